@@ -1,0 +1,43 @@
+"""websim_core: an async client for Websim's chat and image API, and an emulator of it."""
+
+from .catalog import ASPECT_RATIOS, CHAT_MODELS, IMAGE_MODELS
+from .client import WebsimClient
+from .errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    RateLimitError,
+    ResponseFormatError,
+    UpstreamError,
+    WebsimConnectionError,
+    WebsimError,
+    WebsimTimeoutError,
+)
+from .headers import build_headers
+from .ids import generate_project_id
+from .progress import Progress
+from .provider import Websim
+from .replies import ImageResponse
+from .retry import RetryPolicy
+from .settings import Settings
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "CHAT_MODELS",
+    "IMAGE_MODELS",
+    "ConfigurationError",
+    "ImageResponse",
+    "InvalidRequestError",
+    "Progress",
+    "RateLimitError",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "Settings",
+    "UpstreamError",
+    "Websim",
+    "WebsimClient",
+    "WebsimConnectionError",
+    "WebsimError",
+    "WebsimTimeoutError",
+    "build_headers",
+    "generate_project_id",
+]
