@@ -42,6 +42,8 @@ from .validation import (
 DEFAULT_POOL_SIZE = 100
 # A reply larger than this is not a chat reply or an image URL; stop reading rather than buffer it.
 MAX_REPLY_BYTES = 16 * 1024 * 1024
+# The wait between attempts, by name so that tests can record the waits instead of sitting them out.
+_sleep = asyncio.sleep
 
 
 class WebsimClient:
@@ -252,7 +254,7 @@ class WebsimClient:
                 on_progress(
                     Progress("retrying", attempt + 1, policy.attempts, delay, failure.reason)
                 )
-            await asyncio.sleep(delay)
+            await _sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _attempt(

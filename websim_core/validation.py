@@ -106,18 +106,19 @@ def validate_aspect_ratio(aspect_ratio: object) -> str:
 
 def validate_model(model: object, kind: Kind) -> str:
     """The model, or the default for `kind` when None, once it is a model of that kind."""
-    known, default = (
-        (CHAT_MODELS, DEFAULT_CHAT_MODEL) if kind == "chat" else (IMAGE_MODELS, DEFAULT_IMAGE_MODEL)
-    )
+    if kind == "chat":
+        known, default, other, other_kind = (
+            CHAT_MODELS,
+            DEFAULT_CHAT_MODEL,
+            IMAGE_MODELS,
+            "an image",
+        )
+    else:
+        known, default, other, other_kind = IMAGE_MODELS, DEFAULT_IMAGE_MODEL, CHAT_MODELS, "a chat"
     if model is None:
         return default
     if model not in known:
-        other = IMAGE_MODELS if kind == "chat" else CHAT_MODELS
-        hint = (
-            f"; {model!r} is an {'image' if kind == 'chat' else 'chat'} model"
-            if model in other
-            else ""
-        )
+        hint = f"; {model!r} is {other_kind} model" if model in other else ""
         raise InvalidRequestError("model", f"must be one of {_listing(known)} for {kind}{hint}")
     return str(model)
 

@@ -1,0 +1,195 @@
+"""Input checks: bad input is refused before anything is sent, with the field named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aioresponses import aioresponses
+from hypothesis import given
+from hypothesis import strategies as st
+
+from websim_core import ASPECT_RATIOS, InvalidRequestError, WebsimClient
+from websim_core.validation import (
+    MAX_PROMPT_CHARS,
+    MAX_REQUEST_BYTES,
+    validate_aspect_ratio,
+    validate_messages,
+    validate_model,
+    validate_project_id,
+    validate_prompt,
+)
+
+PIXEL = "data:image/png;base64,iVBORw0KGgo="
+
+
+@pytest.mark.parametrize(
+    ("messages", "field", "words"),
+    [
+        (None, "messages", "list"),
+        ("hello", "messages", "list"),
+        ([], "messages", "at least one"),
+        (["hello"], "messages[0]", "mapping"),
+        ([{"content": "hi"}], "messages[0].role", "one of system, user, assistant"),
+        ([{"role": "bot", "content": "hi"}], "messages[0].role", "'bot'"),
+        ([{"role": "user"}], "messages[0].content", "text or a list"),
+        ([{"role": "user", "content": "  \n"}], "messages[0].content", "blank"),
+        ([{"role": "user", "content": 42}], "messages[0].content", "text or a list"),
+        ([{"role": "user", "content": []}], "messages[0].content", "blank"),
+        (
+            [{"role": "user", "content": "ok"}, {"role": "assistant", "content": ""}],
+            "messages[1].content",
+            "blank",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "text"}]}],
+            "messages[0].content[0].text",
+            "string",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "text", "text": " "}]}],
+            "messages[0].content",
+            "blank",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "audio", "data": "x"}]}],
+            "messages[0].content[0]",
+            "part",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "file:///x"}}],
+                }
+            ],
+            "messages[0].content[0].image_url.url",
+            "data:image",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": PIXEL}]}],
+            "messages[0].content[0].image_url.url",
+            "data:image",
+        ),
+    ],
+)
+def test_bad_messages_name_the_field(messages: Any, field: str, words: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_messages(messages)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: ")
+    assert words in str(caught.value)
+
+
+def test_good_messages_pass_through_unchanged() -> None:
+    parts = [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": PIXEL, "detail": "low"}},
+    ]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": parts},
+        {"role": "assistant", "content": "A cat."},
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PIXEL}}]},
+    ]
+    assert validate_messages(messages) == messages
+    assert validate_messages(messages)[1]["content"] is parts
+
+
+def test_prompt_is_stripped_and_capped() -> None:
+    assert validate_prompt("  a red fox \n") == "a red fox"
+    assert validate_prompt("x" * MAX_PROMPT_CHARS) == "x" * MAX_PROMPT_CHARS
+    with pytest.raises(
+        InvalidRequestError, match=r"^prompt: is 4,001 characters; the limit is 4,000"
+    ):
+        validate_prompt("x" * (MAX_PROMPT_CHARS + 1))
+    with pytest.raises(InvalidRequestError, match=r"^prompt: must not be blank"):
+        validate_prompt(" \t")
+    with pytest.raises(InvalidRequestError, match=r"^prompt: must be text"):
+        validate_prompt(None)
+
+
+def test_all_eleven_aspect_ratios_and_nothing_else() -> None:
+    assert len(ASPECT_RATIOS) == 11
+    for ratio in ASPECT_RATIOS:
+        assert validate_aspect_ratio(ratio) == ratio
+    for bad in ("2:1", "16/9", "", None, "1:1 "):
+        with pytest.raises(InvalidRequestError, match=r"^aspect_ratio: must be one of 1:1, 16:9"):
+            validate_aspect_ratio(bad)
+
+
+def test_models_must_be_of_the_right_kind() -> None:
+    assert validate_model(None, "chat") == "gemini-1.5-pro"
+    assert validate_model(None, "image") == "flux"
+    assert validate_model("gemini-1.5-flash", "chat") == "gemini-1.5-flash"
+    with pytest.raises(InvalidRequestError, match=r"'flux' is an image model"):
+        validate_model("flux", "chat")
+    with pytest.raises(InvalidRequestError, match=r"'gemini-1.5-pro' is a chat model"):
+        validate_model("gemini-1.5-pro", "image")
+    with pytest.raises(InvalidRequestError, match=r"^model: must be one of gemini-1.5-pro"):
+        validate_model("gpt-4o", "chat")
+
+
+def test_project_ids_given_are_checked_and_missing_ones_made() -> None:
+    assert validate_project_id("test_id", "chat") == "test_id"
+    assert len(validate_project_id(None, "chat")) == 19
+    assert len(validate_project_id(None, "image")) == 20
+    for bad in ("", "a b", "x" * 65, "../etc", 7):
+        with pytest.raises(InvalidRequestError, match=r"^project_id: "):
+            validate_project_id(bad, "chat")
+
+
+async def test_nothing_is_sent_when_input_is_bad(mocked: aioresponses) -> None:
+    # With nothing registered, any request at all would fail with a connection error.
+    async with WebsimClient() as client:
+        with pytest.raises(InvalidRequestError, match=r"^messages\[0\]\.content"):
+            await client.chat([{"role": "user", "content": ""}])
+        with pytest.raises(InvalidRequestError, match=r"^model"):
+            await client.chat([{"role": "user", "content": "hi"}], model="flux")
+        with pytest.raises(InvalidRequestError, match=r"^aspect_ratio"):
+            await client.generate_image("a fox", aspect_ratio="2:1")
+        with pytest.raises(InvalidRequestError, match=r"^prompt"):
+            await client.generate_image("   ")
+        with pytest.raises(InvalidRequestError, match=r"^deadline"):
+            await client.chat([{"role": "user", "content": "hi"}], deadline=0)
+    assert mocked.requests == {}
+
+
+async def test_oversized_request_is_refused_before_sending(mocked: aioresponses) -> None:
+    huge = "x" * MAX_REQUEST_BYTES
+    async with WebsimClient() as client:
+        with pytest.raises(InvalidRequestError, match=r"^messages: the request would be 8\.0 MiB"):
+            await client.chat([{"role": "user", "content": huge}])
+        with pytest.raises(InvalidRequestError, match=r"^messages: must hold only JSON values"):
+            await client.chat([{"role": "user", "content": "hi", "extra": object()}])
+    assert mocked.requests == {}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+roles = st.sampled_from(["system", "user", "assistant", "bot", ""])
+message_like = st.fixed_dictionaries(
+    {"role": roles}, optional={"content": json_values | st.text(max_size=10)}
+)
+
+
+@given(st.lists(message_like, max_size=4) | json_values)
+def test_any_input_is_accepted_or_refused_with_a_field(messages: Any) -> None:
+    try:
+        accepted = validate_messages(messages)
+    except InvalidRequestError as error:
+        assert error.field.startswith("messages")
+    else:
+        assert accepted == list(messages)
+        for message in accepted:
+            assert message["role"] in ("system", "user", "assistant")
+
+
+@given(st.text(min_size=1, max_size=50).filter(lambda text: bool(text.strip())))
+def test_any_text_with_a_visible_character_is_a_valid_message(text: str) -> None:
+    assert validate_messages([{"role": "user", "content": text}])[0]["content"] == text
