@@ -350,7 +350,11 @@ def _describe_client_error(error: aiohttp.ClientError, url: str) -> str:
     if isinstance(error, aiohttp.ClientConnectorCertificateError):
         return f"could not connect to {host}: its TLS certificate is not trusted"
     if isinstance(error, aiohttp.ClientConnectorError):
-        cause = error.os_error.strerror or str(error.os_error) or type(error.os_error).__name__
+        os_error = error.os_error
+        if isinstance(os_error, ConnectionRefusedError):
+            cause = "connection refused"  # asyncio words it "Connect call failed (host, port)"
+        else:
+            cause = os_error.strerror or str(os_error) or type(os_error).__name__
         return f"could not connect to {host}: {cause}"
     if isinstance(error, aiohttp.ServerDisconnectedError):
         return f"{host} closed the connection without answering"
