@@ -18,17 +18,16 @@ from typing import Any, Final, cast, get_args
 
 from aiohttp import web
 
-from websim_core.catalog import ASPECT_RATIOS, CHAT_PATH, IMAGE_PATH, Kind, aspect_ratio_size
-from websim_core.emulator.faults import RANDOM_FAULTS, Fault, error_body, fault_response
-from websim_core.emulator.images import MAX_IMAGE_SIDE, prompt_digest, render_png
+from websim_core.catalog import CHAT_PATH, IMAGE_PATH, Kind
+from websim_core.emulator.answers import chat_answer, error_response, image_answer
+from websim_core.emulator.faults import RANDOM_FAULTS, Fault, fault_response
+from websim_core.emulator.images import MAX_IMAGE_SIDE, render_png
 
 FAULTS_PATH: Final = "/emulator/faults"
-ROLES: Final = ("system", "user", "assistant")
 # Chat bodies carry base64 images; aiohttp's 1 MiB default would refuse ordinary photos.
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 # Only a safety net: stop() cancels its own in-flight handlers first, so nothing should wait this.
 SHUTDOWN_TIMEOUT: Final = 0.5
-REPLY_QUOTE_CHARS: Final = 200
 
 
 @dataclass(frozen=True)
@@ -211,8 +210,10 @@ class Emulator:
             elif fault is not None:
                 return fault_response(fault, kind)
             if kind == "chat":
-                return _chat_answer(body)
-            return _image_answer(body, request, self.image_long_side)
+                return chat_answer(body)
+            # The origin comes from the request so the URL works on port 0, under TLS and the CLI.
+            origin = f"{request.scheme}://{request.host}"
+            return image_answer(body, origin, self.image_long_side)
         finally:
             self._in_flight.discard(task)
 
@@ -234,7 +235,7 @@ class Emulator:
         width = int(request.match_info["width"])
         height = int(request.match_info["height"])
         if not (1 <= width <= MAX_IMAGE_SIDE and 1 <= height <= MAX_IMAGE_SIDE):
-            return _error(400, f"size: each side must be 1 to {MAX_IMAGE_SIDE} pixels")
+            return error_response(400, f"size: each side must be 1 to {MAX_IMAGE_SIDE} pixels")
         # A thread keeps a large render from stalling latency and hang timings on the loop.
         png = await asyncio.to_thread(render_png, width, height, request.match_info["digest"])
         return web.Response(
@@ -247,21 +248,21 @@ class Emulator:
         try:
             payload = json.loads(await request.read())
         except ValueError:
-            return _error(400, "body: must be JSON")
+            return error_response(400, "body: must be JSON")
         if not isinstance(payload, dict):
-            return _error(400, "body: must be a JSON object")
+            return error_response(400, "body: must be a JSON object")
         kind = payload.get("kind")
         if kind not in get_args(Kind):
-            return _error(400, "kind: must be 'chat' or 'image'")
+            return error_response(400, "kind: must be 'chat' or 'image'")
         raw_faults = payload.get("faults")
         if not isinstance(raw_faults, list):
-            return _error(400, "faults: must be a list of fault objects")
+            return error_response(400, "faults: must be a list of fault objects")
         faults: list[Fault] = []
         for index, raw_fault in enumerate(raw_faults):
             try:
                 faults.append(Fault.from_dict(raw_fault))
             except ValueError as exc:
-                return _error(400, f"faults[{index}].{exc}")
+                return error_response(400, f"faults[{index}].{exc}")
         # Queue all or nothing: a half-applied script would make a test's failure hard to read.
         self.script(cast(Kind, kind), *faults)
         return web.json_response({"queued": len(faults)})
@@ -270,11 +271,7 @@ class Emulator:
         return web.json_response({"cleared": self.clear_faults()})
 
 
-# -- answers ---------------------------------------------------------------------------------------
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response(error_body(message), status=status)
+# -- connection faults -----------------------------------------------------------------------
 
 
 async def _disconnect(request: web.Request) -> web.StreamResponse:
@@ -285,115 +282,6 @@ async def _disconnect(request: web.Request) -> web.StreamResponse:
     # waiting for that is the only way to end without aiohttp writing a reply of its own.
     await asyncio.Event().wait()
     raise AssertionError("unreachable: the handler is cancelled when its connection closes")
-
-
-def _chat_problem(body: Any) -> str | None:
-    """What is wrong with a chat body, naming the field, or None when it is usable."""
-    if not isinstance(body, dict):
-        return "body: must be a JSON object"
-    project_problem = _project_problem(body)
-    if project_problem:
-        return project_problem
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "messages: must be a non-empty list"
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            return f"{where}: must be an object"
-        if message.get("role") not in ROLES:
-            return f"{where}.role: must be one of {', '.join(ROLES)}"
-        content = message.get("content")
-        if isinstance(content, str):
-            continue
-        if not isinstance(content, list):
-            return f"{where}.content: must be a string or a list of parts"
-        for part_index, part in enumerate(content):
-            part_problem = _part_problem(part)
-            if part_problem:
-                return f"{where}.content[{part_index}]{part_problem}"
-    return None
-
-
-def _part_problem(part: Any) -> str | None:
-    if not isinstance(part, dict):
-        return ": must be an object"
-    if part.get("type") == "text":
-        return None if isinstance(part.get("text"), str) else ".text: must be a string"
-    if part.get("type") == "image_url":
-        image_url = part.get("image_url")
-        if isinstance(image_url, dict) and isinstance(image_url.get("url"), str):
-            return None
-        return ".image_url.url: must be a string"
-    return ".type: must be 'text' or 'image_url'"
-
-
-def _image_problem(body: Any) -> str | None:
-    """What is wrong with an image body, naming the field, or None when it is usable."""
-    if not isinstance(body, dict):
-        return "body: must be a JSON object"
-    project_problem = _project_problem(body)
-    if project_problem:
-        return project_problem
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        return "prompt: must be a non-blank string"
-    if body.get("aspect_ratio") not in ASPECT_RATIOS:
-        return f"aspect_ratio: must be one of {', '.join(ASPECT_RATIOS)}"
-    return None
-
-
-def _project_problem(body: dict[str, Any]) -> str | None:
-    project_id = body.get("project_id")
-    if not isinstance(project_id, str) or not project_id:
-        return "project_id: must be a non-empty string"
-    return None
-
-
-def chat_reply(body: dict[str, Any]) -> str:
-    """The reply to a valid chat body: a function of the body alone, so tests can predict it."""
-    messages: list[dict[str, Any]] = body["messages"]
-    said, images = "", 0
-    for message in reversed(messages):
-        if message["role"] == "user":
-            said, images = _message_text(message["content"])
-            break
-    plural = "message" if len(messages) == 1 else "messages"
-    reply = f"Emulator reply to {len(messages)} {plural}. You said: {said[:REPLY_QUOTE_CHARS]}"
-    if images:
-        reply += f" (with {images} image{'' if images == 1 else 's'})"
-    if body.get("json") is True:
-        # Clients ask for JSON output this way; answer with JSON text so they can parse it.
-        reply = json.dumps({"reply": reply})
-    return reply
-
-
-def _message_text(content: str | list[dict[str, Any]]) -> tuple[str, int]:
-    if isinstance(content, str):
-        return content, 0
-    texts = [part["text"] for part in content if part["type"] == "text"]
-    images = sum(1 for part in content if part["type"] == "image_url")
-    return " ".join(texts), images
-
-
-def _chat_answer(body: Any) -> web.Response:
-    problem = _chat_problem(body)
-    if problem:
-        return _error(400, problem)
-    # Real Websim pads its replies; the padding is kept so clients are made to strip it.
-    return web.json_response({"content": f"\n  {chat_reply(body)}  \n"})
-
-
-def _image_answer(body: Any, request: web.Request, long_side: int) -> web.Response:
-    problem = _image_problem(body)
-    if problem:
-        return _error(400, problem)
-    width, height = aspect_ratio_size(body["aspect_ratio"], long_side)
-    # The origin comes from the request so the URL works on port 0, under TLS and via the CLI.
-    origin = f"{request.scheme}://{request.host}"
-    return web.json_response(
-        {"url": f"{origin}/images/{width}x{height}/{prompt_digest(body['prompt'])}.png"}
-    )
 
 
 def _url_host(host: str) -> str:
