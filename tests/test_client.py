@@ -384,36 +384,43 @@ async def test_a_stream_raises_the_calls_error(mocked: aioresponses) -> None:
                 pass
 
 
+class Hang:
+    """A canned chat reply that never comes, noting when the request starts and is cancelled."""
+
+    def __init__(self, mock: aioresponses) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        mock.post(CHAT_URL, callback=self._never_answer)
+
+    async def _never_answer(self, url: Any, **kwargs: Any) -> None:
+        self.started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
 async def test_leaving_a_stream_early_cancels_the_call(mocked: aioresponses) -> None:
-    started = asyncio.Event()
-
-    async def never_answers(url: Any, **kwargs: Any) -> None:
-        started.set()
-        await asyncio.sleep(3600)
-
-    mocked.post(CHAT_URL, callback=never_answers)
+    hang = Hang(mocked)
     async with WebsimClient() as client:
         stream = client.chat_stream(HELLO)
         assert isinstance(await anext(stream), Progress)
-        await started.wait()
+        await hang.started.wait()
         await stream.aclose()  # type: ignore[attr-defined]
+        assert hang.cancelled.is_set()
     assert len(sent(mocked)) == 1
 
 
 async def test_cancellation_is_never_retried(mocked: aioresponses, waits: list[float]) -> None:
-    started = asyncio.Event()
-
-    async def never_answers(url: Any, **kwargs: Any) -> None:
-        started.set()
-        await asyncio.sleep(3600)
-
-    mocked.post(CHAT_URL, callback=never_answers)
+    hang = Hang(mocked)
     async with WebsimClient() as client:
         call = asyncio.create_task(client.chat(HELLO))
-        await started.wait()
+        await hang.started.wait()
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
+        assert hang.cancelled.is_set()
     assert len(sent(mocked)) == 1 and waits == []
 
 
