@@ -238,9 +238,10 @@ class WebsimClient:
             if give_up_at is not None:
                 # Never 0: aiohttp reads a total of 0 as "no timeout at all".
                 attempt_timeout = max(min(attempt_timeout, give_up_at - loop.time()), 0.001)
-            failure = await self._attempt(session, kind, body, attempt_timeout)
-            if isinstance(failure, bytes):
-                return failure
+            outcome = await self._attempt(session, kind, body, attempt_timeout)
+            if isinstance(outcome, bytes):
+                return outcome
+            failure = outcome
             if not failure.retryable or attempt == policy.attempts:
                 raise failure.error(attempts=attempt)
             delay = failure.retry_after
