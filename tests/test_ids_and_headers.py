@@ -32,9 +32,17 @@ def test_ids_do_not_repeat_and_use_the_whole_alphabet() -> None:
 
 
 def test_ids_come_from_the_secrets_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("websim_core.ids.secrets.choice", lambda alphabet: alphabet[-1])
-    assert generate_project_id() == "999_999999999999999"
-    assert _ALPHABET[-1] == "9"
+    bounds: list[int] = []
+
+    def largest(bound: int) -> int:
+        bounds.append(bound)
+        return bound - 1
+
+    monkeypatch.setattr("websim_core.ids.secrets.randbelow", largest)
+    assert generate_project_id() == "zzz_zzzzzzzzzzzzzzz"
+    assert generate_project_id(for_image=True) == "zzzzzzz_zzzzzzzzzzzz"
+    # One draw an ID, covering every possible ID of its length exactly once.
+    assert bounds == [len(_ALPHABET) ** 18, len(_ALPHABET) ** 19]
 
 
 @pytest.mark.parametrize("kind", ["chat", "image"])

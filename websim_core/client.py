@@ -86,6 +86,8 @@ class WebsimClient:
             kind: build_headers(kind, self.settings.extra_headers) for kind in API_PATHS
         }
         self._urls = {kind: self.settings.base_url + path for kind, path in API_PATHS.items()}
+        # Built once: a call without a deadline gives every attempt the same limit.
+        self._attempt_timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -234,11 +236,13 @@ class WebsimClient:
         for attempt in range(1, policy.attempts + 1):
             if on_progress is not None:
                 on_progress(Progress("sending", attempt, policy.attempts))
-            attempt_timeout = self.settings.timeout
+            time_limit = self._attempt_timeout
             if give_up_at is not None:
                 # Never 0: aiohttp reads a total of 0 as "no timeout at all".
-                attempt_timeout = max(min(attempt_timeout, give_up_at - loop.time()), 0.001)
-            outcome = await self._attempt(session, kind, body, attempt_timeout)
+                remaining = max(give_up_at - loop.time(), 0.001)
+                if remaining < self.settings.timeout:
+                    time_limit = aiohttp.ClientTimeout(total=remaining)
+            outcome = await self._attempt(session, kind, body, time_limit)
             if isinstance(outcome, bytes):
                 return outcome
             failure = outcome
@@ -259,7 +263,11 @@ class WebsimClient:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, kind: Kind, body: bytes, time_limit: float
+        self,
+        session: aiohttp.ClientSession,
+        kind: Kind,
+        body: bytes,
+        time_limit: aiohttp.ClientTimeout,
     ) -> bytes | _Failure:
         """One request: the reply body on success, or what went wrong."""
         url = self._urls[kind]
@@ -269,7 +277,7 @@ class WebsimClient:
                 data=body,
                 headers=self._headers[kind],
                 proxy=self.settings.proxy,
-                timeout=aiohttp.ClientTimeout(total=time_limit),
+                timeout=time_limit,
                 # A redirected POST turns into a GET and loses its body: report it instead.
                 allow_redirects=False,
             ) as response:
@@ -280,7 +288,7 @@ class WebsimClient:
         except TimeoutError:
             return _Failure(
                 reason="timed out",
-                message=f"Websim did not answer within {time_limit:.3g} s",
+                message=f"Websim did not answer within {time_limit.total:.3g} s",
                 error_type=WebsimTimeoutError,
             )
         except aiohttp.ClientError as error:
