@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -34,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from websim_core import Settings, WebsimClient, build_headers, generate_project_id  # noqa: E402
+from websim_core.catalog import CHAT_PATH  # noqa: E402
 
 ChatCall = Callable[[], Awaitable[str]]
 
@@ -45,14 +46,14 @@ EMULATOR_START_TIMEOUT = 20.0
 EMULATOR_STOP_TIMEOUT = 10.0
 BANNER = "Websim emulator serving on "
 
-PROJECT_ID = generate_project_id()
 MESSAGES = [
     {"role": "system", "content": "You are a concise assistant."},
     {"role": "user", "content": "In one sentence, why does connection reuse matter?"},
 ]
-# Byte for byte what WebsimClient.chat sends for the same project ID and messages.
+# What WebsimClient.chat(MESSAGES) sends, byte for byte but for the project ID: chat() makes a
+# fresh one of this shape per call, as it does for every caller who passes none.
 BODY = json.dumps(
-    {"project_id": PROJECT_ID, "messages": MESSAGES}, ensure_ascii=False, allow_nan=False
+    {"project_id": generate_project_id(), "messages": MESSAGES}, ensure_ascii=False, allow_nan=False
 ).encode()
 HEADERS = build_headers("chat")
 
@@ -71,12 +72,12 @@ class Transport:
 
     @property
     def chat_url(self) -> str:
-        return self.base_url + "/api/v1/inference/run_chat_completion"
+        return self.base_url + CHAT_PATH
 
 
 @dataclass(frozen=True)
 class Target:
-    """One goal: `numerator / denominator` must be at least (or at most) `bound`."""
+    """One goal: `ratio` must be at least `bound`, or at most it when `at_most`."""
 
     label: str
     ratio: float
@@ -92,8 +93,9 @@ class Target:
 class Measurement:
     """What one client did on one transport, gathered across rounds."""
 
-    latencies: list[float]
+    latencies: list[float] = field(default_factory=list)
     busy_seconds: float = 0.0
+    cpu_seconds: float = 0.0
     calls: int = 0
 
     def percentile(self, percent: int) -> float:
@@ -102,6 +104,10 @@ class Measurement:
     @property
     def per_second(self) -> float:
         return self.calls / self.busy_seconds
+
+    @property
+    def cpu_per_call(self) -> float:
+        return self.cpu_seconds / self.calls
 
 
 # --- the three clients -------------------------------------------------------------------------
@@ -114,7 +120,7 @@ async def websim_core_client(transport: Transport) -> AsyncIterator[ChatCall]:
     async with WebsimClient(
         transport.base_url, settings=Settings(), pool_size=POOL_SIZE, ssl=transport.tls
     ) as client:
-        yield lambda: client.chat(MESSAGES, project_id=PROJECT_ID)
+        yield lambda: client.chat(MESSAGES)
 
 
 @asynccontextmanager
@@ -198,10 +204,12 @@ async def _read_banner(process: asyncio.subprocess.Process) -> str:
         raise EmulatorStartError(
             f"the emulator did not announce itself within {EMULATOR_START_TIMEOUT:g} s"
         ) from None
+    if not line:
+        code = await process.wait()
+        raise EmulatorStartError(f"the emulator exited with code {code} before serving")
     text = line.decode(errors="replace").strip()
     if not text.startswith(BANNER):
-        code = await process.wait() if not line else process.returncode
-        raise EmulatorStartError(f"the emulator did not start (exit code {code}): {text!r}")
+        raise EmulatorStartError(f"the emulator printed {text!r} instead of its banner")
     return text.removeprefix(BANNER)
 
 
@@ -221,7 +229,7 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 async def time_sequential(call: ChatCall, count: int) -> list[float]:
     """Latency of each of `count` calls made one after another, in seconds."""
-    latencies = []
+    latencies: list[float] = []
     for _ in range(count):
         start = time.perf_counter()
         await call()
@@ -275,7 +283,7 @@ async def measure(
     transport: Transport, sequential: int, concurrent: int, workers: int
 ) -> dict[str, Measurement]:
     """Latency and throughput of every client on `transport`, interleaved in rounds."""
-    results = {name: Measurement(latencies=[]) for name in CLIENTS}
+    results = {name: Measurement() for name in CLIENTS}
     async with AsyncExitStack() as stack:
         calls = {
             name: await stack.enter_async_context(open_client(transport))
@@ -287,7 +295,11 @@ async def measure(
                 results[name].latencies += await time_sequential(calls[name], count)
         for round_number, count in enumerate(split(concurrent, ROUNDS)):
             for name in turn_order(list(calls), round_number):
+                # This process's CPU time is the client's alone: the emulator has its own process,
+                # so it shows the client's cost even when the emulator is what limits req/s.
+                cpu_start = time.process_time()
                 results[name].busy_seconds += await time_concurrent(calls[name], count, workers)
+                results[name].cpu_seconds += time.process_time() - cpu_start
                 results[name].calls += count
     return results
 
@@ -317,11 +329,12 @@ def targets(transport: Transport, results: dict[str, Measurement]) -> list[Targe
 
 def print_report(transport: Transport, results: dict[str, Measurement]) -> list[Target]:
     print(f"\n{transport.name} ({transport.base_url})")
-    print(f"  {'client':<22}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+    print(f"  {'client':<22}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'client CPU us/call':>20}")
     for name, result in results.items():
         print(
             f"  {name:<22}{result.percentile(50) * 1000:>9.2f}"
             f"{result.percentile(99) * 1000:>9.2f}{result.per_second:>9.0f}"
+            f"{result.cpu_per_call * 1e6:>20.0f}"
         )
     goals = targets(transport, results)
     print(f"  {'target':<40}{'ratio':>7}{'goal':>9}  met")
@@ -345,6 +358,7 @@ def print_header(args: argparse.Namespace) -> None:
         f"{args.concurrent_requests} with {args.concurrency} concurrent workers; "
         f"clients take turns over {ROUNDS} rounds"
     )
+    print("client CPU: this process's CPU time per call in the throughput run")
 
 
 async def run(args: argparse.Namespace) -> list[Target]:
@@ -353,7 +367,7 @@ async def run(args: argparse.Namespace) -> list[Target]:
     ca.configure_trust(client_tls)
     goals: list[Target] = []
     with tls_files(ca) as (certfile, keyfile):
-        setups = [
+        setups: list[tuple[str, list[str], ssl.SSLContext | bool]] = [
             ("http", [], True),
             ("https", ["--certfile", str(certfile), "--keyfile", str(keyfile)], client_tls),
         ]
@@ -380,7 +394,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrent-requests", type=positive, help="calls in the throughput run (default 2000)"
     )
-    parser.add_argument("--concurrency", type=positive, default=50, help="concurrent workers")
+    parser.add_argument(
+        "--concurrency", type=positive, default=50, help="concurrent workers (default 50)"
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run (100 and 500)")
     args = parser.parse_args(argv)
     # Explicit counts win over --quick.
