@@ -25,11 +25,9 @@ def error_response(status: int, message: str) -> web.Response:
 
 def _chat_problem(body: Any) -> str | None:
     """What is wrong with a chat body, naming the field, or None when it is usable."""
-    if not isinstance(body, dict):
-        return "body: must be a JSON object"
-    project_problem = _project_problem(body)
-    if project_problem:
-        return project_problem
+    envelope_problem = _envelope_problem(body)
+    if envelope_problem:
+        return envelope_problem
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: must be a non-empty list"
@@ -66,11 +64,9 @@ def _part_problem(part: Any) -> str | None:
 
 def _image_problem(body: Any) -> str | None:
     """What is wrong with an image body, naming the field, or None when it is usable."""
-    if not isinstance(body, dict):
-        return "body: must be a JSON object"
-    project_problem = _project_problem(body)
-    if project_problem:
-        return project_problem
+    envelope_problem = _envelope_problem(body)
+    if envelope_problem:
+        return envelope_problem
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return "prompt: must be a non-blank string"
@@ -79,7 +75,10 @@ def _image_problem(body: Any) -> str | None:
     return None
 
 
-def _project_problem(body: dict[str, Any]) -> str | None:
+def _envelope_problem(body: Any) -> str | None:
+    """What both endpoints require of a body: a JSON object carrying a project ID."""
+    if not isinstance(body, dict):
+        return "body: must be a JSON object"
     project_id = body.get("project_id")
     if not isinstance(project_id, str) or not project_id:
         return "project_id: must be a non-empty string"
