@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from unittest.mock import Mock
@@ -22,8 +23,6 @@ HELLO = [{"role": "user", "content": "Hello"}]
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No WEBSIM_* variable of the machine leaks into a test."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("WEBSIM_"):
             monkeypatch.delenv(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import threading
 import warnings
 from collections.abc import AsyncIterator
@@ -118,8 +119,6 @@ def test_the_pool_closes_itself_when_asyncio_run_ends() -> None:
 
     async def main() -> None:
         async with Emulator() as emulator:
-            import os
-
             os.environ["WEBSIM_BASE_URL"] = emulator.base_url
             try:
                 async for reply in Websim.create_async_generator("gemini-1.5-pro", HELLO):
