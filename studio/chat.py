@@ -1,0 +1,111 @@
+"""The Chat tab's and the `/chat` API's handlers.
+
+Handlers never raise for a failed turn: the user's message stays in the history and the error
+takes the reply's place, so one click on retry sends it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from websim_core import InvalidRequestError, Progress, WebsimError
+from websim_core.catalog import DEFAULT_CHAT_MODEL
+
+from .conversation import (
+    ChatMessage,
+    History,
+    assistant_message,
+    error_note,
+    files_of,
+    progress_note,
+    text_of,
+    to_websim_messages,
+    user_message,
+    without_trailing_notes,
+)
+from .failures import describe_failure
+from .rate_limit import SessionRateLimitError
+from .services import Services
+
+
+class EmptyMessageError(ValueError):
+    """Raised when Send is pressed with neither text nor an image; the page keeps the draft."""
+
+
+class ChatHandlers:
+    """Turns of one conversation, answered through the process's shared Websim client."""
+
+    def __init__(self, services: Services, uploads: Path | None = None) -> None:
+        self.services = services
+        # Only files under this folder (Gradio's upload cache) may be attached to a message.
+        self.uploads = uploads
+
+    def add_message(self, draft: dict[str, Any] | None, history: History) -> History:
+        """Append the typed message (text and images) to the conversation."""
+        draft = draft or {}
+        text = str(draft.get("text") or "").strip()
+        files = [str(path) for path in draft.get("files") or []]
+        if not text and not files:
+            raise EmptyMessageError("Type a message or attach an image first.")
+        return [*without_trailing_notes(history), user_message(text, files)]
+
+    async def respond(
+        self, history: History, system_prompt: str, model: str, session: str
+    ) -> AsyncIterator[History]:
+        """Answer the conversation's last user message, yielding the history as it changes.
+
+        First the pending reply and its progress, then the reply, or the error in its place.
+        """
+        history = without_trailing_notes(history)
+        if not history or history[-1].get("role") != "user":
+            return
+        try:
+            messages = to_websim_messages(history, system_prompt, uploads=self.uploads)
+            self.services.limiter.check(session)
+            async for item in self.services.client.chat_stream(messages, model=model):
+                if isinstance(item, Progress):
+                    yield [*history, progress_note(str(item))]
+                else:
+                    yield [*history, assistant_message(item)]
+        except SessionRateLimitError as error:
+            yield [*history, error_note(str(error))]
+        except WebsimError as error:
+            yield [*history, error_note(describe_failure(error, self.services.websim.base_url))]
+
+    def retry_from(self, history: History, index: int) -> History:
+        """The history to answer again when the reply (or error) at `index` is retried."""
+        return without_trailing_notes(history[:index])
+
+    def undo(self, history: History, index: int) -> tuple[History, dict[str, Any]]:
+        """Remove the user message at `index` and what followed; its text and images go back
+        into the message box, so nothing typed is lost."""
+        message = history[index] if 0 <= index < len(history) else {}
+        return history[:index], {"text": text_of(message), "files": files_of(message)}
+
+    def edit(self, history: History, index: int, text: str) -> History:
+        """Replace the text of the user message at `index`, dropping the turns after it."""
+        message: ChatMessage = history[index]
+        return [*history[:index], user_message(text.strip(), files_of(message))]
+
+    async def api_chat(
+        self,
+        message: str,
+        history: list[dict[str, Any]] | None,
+        model: str,
+        system_prompt: str,
+        session: str,
+    ) -> str:
+        """One reply for programs.
+
+        Raises `WebsimError` when Websim fails or the input is unusable (before anything is
+        sent), and `SessionRateLimitError` when this session is over its share.
+        """
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidRequestError("message", "must be non-blank text")
+        messages = to_websim_messages(
+            [*(history or []), {"role": "user", "content": message}], system_prompt
+        )
+        self.services.limiter.check(session)
+        return await self.services.client.chat(messages, model=model or DEFAULT_CHAT_MODEL)

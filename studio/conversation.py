@@ -1,0 +1,197 @@
+"""The chat history as the page shows it, and as Websim and the exports need it.
+
+The page holds Gradio 6 messages: `{"role", "content": [parts], "metadata"?}` where a part is
+`{"type": "text", "text"}` or `{"type": "file", "file": {"path", "mime_type", ...}}`. Messages with
+a `metadata` title are notes for the person at the page (a pending reply, an error) and are never
+sent to Websim nor exported.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from websim_core import InvalidRequestError
+
+from .failures import capitalised
+
+ChatMessage = dict[str, Any]
+History = list[ChatMessage]
+
+ERROR_TITLE = "⚠️ Not sent"
+PENDING_TITLE = "⏳ Waiting for Websim"
+
+
+def user_message(text: str, files: Sequence[str] = ()) -> ChatMessage:
+    """A user turn with its text and attached image files, as the Chatbot takes it."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for path in files:
+        mime_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        parts.append({"type": "file", "file": {"path": path, "mime_type": mime_type}})
+    return {"role": "user", "content": parts}
+
+
+def assistant_message(text: str) -> ChatMessage:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
+def progress_note(text: str) -> ChatMessage:
+    """The pending reply: a spinner titled with what is happening now."""
+    return {
+        "role": "assistant",
+        "content": [{"type": "text", "text": capitalised(text) + "…"}],
+        "metadata": {"title": PENDING_TITLE, "status": "pending"},
+    }
+
+
+def error_note(text: str) -> ChatMessage:
+    """A failed turn's error, shown where the reply would be; retry replaces it."""
+    return {
+        "role": "assistant",
+        "content": [{"type": "text", "text": text}],
+        "metadata": {"title": ERROR_TITLE},
+    }
+
+
+def is_note(message: Mapping[str, Any]) -> bool:
+    metadata = message.get("metadata")
+    return isinstance(metadata, Mapping) and bool(metadata.get("title"))
+
+
+def without_trailing_notes(history: Sequence[ChatMessage]) -> History:
+    """The history up to its last real message, dropping a pending reply or error after it."""
+    end = len(history)
+    while end and is_note(history[end - 1]):
+        end -= 1
+    return list(history[:end])
+
+
+def text_of(message: Mapping[str, Any]) -> str:
+    """The message's text parts, joined by blank lines."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    texts = [part.get("text", "") for part in content if _part_type(part) == "text"]
+    return "\n\n".join(text for text in texts if isinstance(text, str) and text)
+
+
+def files_of(message: Mapping[str, Any]) -> list[str]:
+    """Paths (or URLs) of the files attached to the message."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    paths = []
+    for part in content:
+        if _part_type(part) == "file":
+            path = _file_path(part)
+            if path:
+                paths.append(path)
+    return paths
+
+
+def to_websim_messages(
+    history: Sequence[Any], system_prompt: str = "", *, uploads: Path | None = None
+) -> list[ChatMessage]:
+    """The whole conversation as Websim's chat API takes it: it keeps no history of its own.
+
+    Text-only turns become plain strings; turns with images become a list of `text` and
+    `image_url` parts. Attached files are inlined as data URLs, but only from the `uploads`
+    folder: a history sent by an API caller must not make the server read its own files.
+    Messages whose content is a string or already in Websim's part format pass as they are.
+    """
+    messages: list[ChatMessage] = []
+    if system_prompt.strip():
+        messages.append({"role": "system", "content": system_prompt.strip()})
+    for index, message in enumerate(history):
+        if not isinstance(message, Mapping):
+            raise InvalidRequestError(f"history[{index}]", "must be a {role, content} object")
+        if is_note(message):
+            continue
+        content = _websim_content(message.get("content"), f"history[{index}]", uploads)
+        messages.append({"role": message.get("role"), "content": content})
+    return messages
+
+
+def _websim_content(content: Any, field: str, uploads: Path | None) -> Any:
+    if not isinstance(content, list):
+        return content  # a string, or something websim_core's validation will name
+    parts: list[dict[str, Any]] = []
+    for number, part in enumerate(content):
+        kind = _part_type(part)
+        if kind == "file":
+            url = _image_url(part, f"{field}.content[{number}]", uploads)
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        else:
+            parts.append(part)
+    if all(_part_type(part) == "text" for part in parts):
+        return "\n\n".join(str(part.get("text", "")) for part in parts)
+    return parts
+
+
+def _image_url(part: Mapping[str, Any], field: str, uploads: Path | None) -> str:
+    path = _file_path(part)
+    if path is None:
+        raise InvalidRequestError(field, "has no file path")
+    if path.startswith(("http://", "https://", "data:")):
+        return path
+    if uploads is None or not Path(path).resolve().is_relative_to(uploads.resolve()):
+        raise InvalidRequestError(field, "give images as an http(s) or data: URL")
+    file = part.get("file") if isinstance(part.get("file"), Mapping) else part
+    mime_type = (file or {}).get("mime_type") or mimetypes.guess_type(path)[0] or ""
+    if not mime_type.startswith("image/"):
+        raise InvalidRequestError(field, f"{Path(path).name} is not an image")
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        raise InvalidRequestError(field, f"{Path(path).name} is no longer on the server") from None
+    return f"data:{mime_type};base64,{base64.b64encode(data).decode()}"
+
+
+def _part_type(part: Any) -> str:
+    return str(part.get("type", "")) if isinstance(part, Mapping) else ""
+
+
+def _file_path(part: Mapping[str, Any]) -> str | None:
+    file = part.get("file")
+    if isinstance(file, Mapping):
+        path = file.get("path") or file.get("url")
+        return str(path) if path else None
+    return None
+
+
+def to_markdown(history: Sequence[ChatMessage], system_prompt: str, model: str) -> str:
+    """The conversation as a Markdown document; attached images are named, not embedded."""
+    lines = ["# Websim Studio conversation", "", f"Model: `{model}`", ""]
+    if system_prompt.strip():
+        lines += ["## System", "", system_prompt.strip(), ""]
+    for message in history:
+        if is_note(message):
+            continue
+        lines += ["## You" if message.get("role") == "user" else "## Websim", ""]
+        text = text_of(message)
+        if text:
+            lines += [text, ""]
+        for path in files_of(message):
+            lines += [f"![attached image]({Path(path).name})", ""]
+    return "\n".join(lines)
+
+
+def to_json(
+    history: Sequence[ChatMessage], system_prompt: str, model: str, *, uploads: Path | None = None
+) -> str:
+    """The conversation as JSON: the model and the exact messages Websim is sent.
+
+    Its `messages` (without the system one) can be passed back as the `/chat` API's history.
+    """
+    document = {
+        "model": model,
+        "system_prompt": system_prompt.strip(),
+        "messages": to_websim_messages(history, uploads=uploads),
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
