@@ -43,11 +43,10 @@ log = logging.getLogger("websim_studio")
 
 TITLE = "Websim Studio"
 OFFLINE_NOTICE = (
-    "**Offline demo:** replies and images come from the bundled Websim emulator on this "
+    "🔌 **Offline demo:** replies and images come from the bundled Websim emulator on this "
     "server, not from websim.ai."
 )
 CSS = """
-.notice { border-left: 4px solid var(--color-accent); padding-left: 0.75em; }
 #result-caption { text-align: center; font-style: italic; }
 """
 
@@ -64,7 +63,7 @@ def build_demo(services: Services) -> gr.Blocks:
 
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nChat with Websim's AI models and generate images.")
-        notice = gr.Markdown(elem_classes="notice", elem_id="offline-notice")
+        notice = gr.Markdown(elem_id="offline-notice")
         saved = gr.BrowserState(
             {"history": [], "system_prompt": "", "model": DEFAULT_CHAT_MODEL},
             storage_key="websim-studio-chat",
