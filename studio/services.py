@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from websim_core import Settings, WebsimClient
+from websim_core import InvalidRequestError, ResponseFormatError, Settings, WebsimClient
 from websim_core.image_fetch import FetchedImage, ImageFetcher
 
 from .config import StudioSettings
@@ -63,7 +63,11 @@ class Services:
 
     async def save_image(self, url: str) -> Path:
         """Download the image at `url` to a file this server can serve from its own origin."""
-        image: FetchedImage = await self.fetcher.fetch(url)
+        try:
+            image: FetchedImage = await self.fetcher.fetch(url)
+        except InvalidRequestError as error:
+            # The URL came from Websim, not from the user: say so, not "cannot be sent".
+            raise ResponseFormatError(f"Websim's image URL was refused: {error.problem}") from None
         return self.keep_file(image.data, image.extension)
 
     def keep_file(self, data: bytes, suffix: str) -> Path:

@@ -14,6 +14,7 @@ from .errors import (
 )
 from .headers import build_headers
 from .ids import generate_project_id
+from .image_fetch import FetchedImage, ImageFetcher
 from .progress import Progress
 from .provider import Websim
 from .replies import ImageResponse
@@ -25,6 +26,8 @@ __all__ = [
     "CHAT_MODELS",
     "IMAGE_MODELS",
     "ConfigurationError",
+    "FetchedImage",
+    "ImageFetcher",
     "ImageResponse",
     "InvalidRequestError",
     "Progress",

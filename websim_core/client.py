@@ -294,7 +294,7 @@ class WebsimClient:
         except aiohttp.ClientError as error:
             return _Failure(
                 reason="connection failed",
-                message=_describe_client_error(error, url),
+                message=describe_client_error(error, url),
                 error_type=WebsimConnectionError,
             )
 
@@ -354,7 +354,8 @@ def _status_failure(response: aiohttp.ClientResponse, body: bytes) -> _Failure:
     )
 
 
-def _describe_client_error(error: aiohttp.ClientError, url: str) -> str:
+def describe_client_error(error: aiohttp.ClientError, url: str) -> str:
+    """One line for a failed connection to `url`, naming the host and the cause."""
     host = urlsplit(url).netloc
     if isinstance(error, aiohttp.ClientConnectorCertificateError):
         return f"could not connect to {host}: its TLS certificate is not trusted"

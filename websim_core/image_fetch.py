@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from .client import _describe_client_error
+from .client import describe_client_error
 from .errors import (
     InvalidRequestError,
     ResponseFormatError,
@@ -213,7 +213,7 @@ class ImageFetcher:
                 error.os_error, RefusedAddressError
             ):
                 raise InvalidRequestError("url", str(error.os_error)) from None
-            raise WebsimConnectionError(_describe_client_error(error, str(target))) from None
+            raise WebsimConnectionError(describe_client_error(error, str(target))) from None
         raise AssertionError("unreachable: the last hop returns or raises")
 
     def _checked_url(self, url: str) -> URL:

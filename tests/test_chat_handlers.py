@@ -1,0 +1,261 @@
+"""The Chat tab's handlers against the emulator over loopback: turns, progress, failures, limits."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from studio.chat import ChatHandlers, EmptyMessageError
+from studio.config import StudioSettings
+from studio.conversation import ERROR_TITLE, PENDING_TITLE, History, text_of
+from studio.rate_limit import SessionRateLimitError
+from studio.services import Services
+from websim_core import InvalidRequestError, Settings
+from websim_core.emulator import Emulator, Fault
+
+# The smallest valid PNG: one transparent pixel.
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.fixture
+async def services(emulator: Emulator) -> AsyncIterator[Services]:
+    running = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=0))
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+def uploads(tmp_path: Path) -> Path:
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def chat(services: Services, uploads: Path) -> ChatHandlers:
+    return ChatHandlers(services, uploads=uploads)
+
+
+async def turn(
+    chat: ChatHandlers, history: History, system_prompt: str = "", model: str = "gemini-1.5-pro"
+) -> list[History]:
+    """Every history the page would show while `respond` answers."""
+    return [update async for update in chat.respond(history, system_prompt, model, "tab-1")]
+
+
+def title(message: dict[str, Any]) -> str | None:
+    return (message.get("metadata") or {}).get("title")
+
+
+async def test_a_message_shows_pending_then_the_reply(chat: ChatHandlers) -> None:
+    history = chat.add_message({"text": "  Hello there  ", "files": []}, [])
+    assert history == [{"role": "user", "content": [{"type": "text", "text": "Hello there"}]}]
+
+    updates = await turn(chat, history)
+
+    assert title(updates[0][-1]) == PENDING_TITLE
+    assert updates[0][:-1] == history
+    final = updates[-1]
+    assert final[:-1] == history
+    assert final[-1]["role"] == "assistant" and title(final[-1]) is None
+    assert text_of(final[-1]).startswith("Emulator reply to 1 message. You said: Hello there")
+
+
+async def test_the_whole_conversation_goes_to_websim_each_turn(
+    chat: ChatHandlers, emulator: Emulator
+) -> None:
+    history = (await turn(chat, chat.add_message({"text": "First"}, [])))[-1]
+    history = chat.add_message({"text": "Second"}, history)
+
+    final = (await turn(chat, history, system_prompt="Answer in French"))[-1]
+
+    sent = emulator.requests[-1].body["messages"]
+    assert [message["role"] for message in sent] == ["system", "user", "assistant", "user"]
+    assert sent[0]["content"] == "Answer in French"
+    assert sent[1]["content"] == "First" and sent[3]["content"] == "Second"
+    assert text_of(final[-1]).startswith("Emulator reply to 4 messages")
+
+
+async def test_retries_stream_progress_into_the_pending_reply(
+    chat: ChatHandlers, emulator: Emulator, waits: list[float]
+) -> None:
+    emulator.script("chat", Fault.status(429, retry_after="4"))
+
+    updates = await turn(chat, chat.add_message({"text": "Hi"}, []))
+
+    notes = [text_of(update[-1]) for update in updates if title(update[-1]) == PENDING_TITLE]
+    assert "Rate limited (429), retrying in 4 s (attempt 2 of 4)…" in notes
+    assert waits == [4.0]
+    assert text_of(updates[-1][-1]).startswith("Emulator reply")
+
+
+async def test_a_failed_turn_keeps_the_message_and_shows_the_error_in_place(
+    chat: ChatHandlers, emulator: Emulator
+) -> None:
+    emulator.script("chat", Fault.status(400, message="messages must alternate"))
+    history = chat.add_message({"text": "Keep me"}, [])
+
+    failed = (await turn(chat, history))[-1]
+
+    assert failed[0] == history[0]
+    assert title(failed[1]) == ERROR_TITLE
+    assert "400" in text_of(failed[1]) and "messages must alternate" in text_of(failed[1])
+
+    retried = (await turn(chat, chat.retry_from(failed, 1)))[-1]
+    assert retried[0] == history[0] and len(retried) == 2
+    assert text_of(retried[1]).startswith("Emulator reply to 1 message. You said: Keep me")
+
+
+async def test_a_challenge_page_is_one_sentence_naming_the_operator_settings(
+    chat: ChatHandlers, emulator: Emulator
+) -> None:
+    emulator.script("chat", Fault.html(403, "Just a moment..."))
+
+    error = text_of((await turn(chat, chat.add_message({"text": "Hi"}, [])))[-1][-1])
+
+    assert "403" in error and "WEBSIM_EXTRA_HEADERS" in error and "WEBSIM_BASE_URL" in error
+    assert "<" not in error and "\n" not in error
+
+
+async def test_an_unreachable_websim_names_the_base_url_setting(uploads: Path) -> None:
+    # Port 9 (discard) is closed on loopback: the connection is refused at once.
+    services = Services(Settings(base_url="http://127.0.0.1:9", max_retries=0), StudioSettings())
+    try:
+        chat = ChatHandlers(services, uploads=uploads)
+        error = text_of((await turn(chat, chat.add_message({"text": "Hi"}, [])))[-1][-1])
+    finally:
+        await services.close()
+
+    assert error.startswith("Websim cannot be reached at http://127.0.0.1:9")
+    assert "connection refused" in error and "WEBSIM_BASE_URL" in error
+
+
+async def test_an_empty_message_is_refused_and_nothing_is_added(chat: ChatHandlers) -> None:
+    with pytest.raises(EmptyMessageError, match="Type a message"):
+        chat.add_message({"text": "   ", "files": []}, [])
+
+
+async def test_attached_images_go_to_websim_as_image_url_parts(
+    chat: ChatHandlers, emulator: Emulator, uploads: Path
+) -> None:
+    image = uploads / "pixel.png"
+    image.write_bytes(PIXEL_PNG)
+
+    history = chat.add_message({"text": "What is this?", "files": [str(image)]}, [])
+    await turn(chat, history)
+
+    content = emulator.requests[-1].body["messages"][-1]["content"]
+    assert content[0] == {"type": "text", "text": "What is this?"}
+    url = content[1]["image_url"]["url"]
+    assert url == "data:image/png;base64," + base64.b64encode(PIXEL_PNG).decode()
+
+
+async def test_a_file_outside_the_upload_folder_is_never_read(
+    chat: ChatHandlers, emulator: Emulator, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(PIXEL_PNG)
+
+    history = chat.add_message({"text": "Look", "files": [str(secret)]}, [])
+    final = (await turn(chat, history))[-1]
+
+    assert title(final[-1]) == ERROR_TITLE
+    assert "http(s) or data: URL" in text_of(final[-1])
+    assert emulator.requests == []
+
+
+async def test_a_bad_model_is_named_before_anything_is_sent(
+    chat: ChatHandlers, emulator: Emulator
+) -> None:
+    final = (await turn(chat, chat.add_message({"text": "Hi"}, []), model="flux"))[-1]
+
+    assert "model must be one of" in text_of(final[-1])
+    assert final[0]["content"][0]["text"] == "Hi"
+    assert emulator.requests == []
+
+
+async def test_the_session_rate_limit_says_when_to_send_again(
+    emulator: Emulator, uploads: Path
+) -> None:
+    services = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=2))
+    try:
+        chat = ChatHandlers(services, uploads=uploads)
+        history: History = []
+        for text in ("one", "two", "three"):
+            history = (await turn(chat, chat.add_message({"text": text}, history)))[-1]
+        other_tab = [
+            u
+            async for u in chat.respond(
+                chat.add_message({"text": "x"}, []), "", "gemini-1.5-pro", "tab-2"
+            )
+        ]
+    finally:
+        await services.close()
+
+    assert title(history[-1]) == ERROR_TITLE
+    assert "try again in" in text_of(history[-1]) and "60 seconds" in text_of(history[-1])
+    assert text_of(history[-2]) == "three"  # the refused message stays
+    assert len(emulator.requests) == 3  # two from the first tab, one from the other
+    assert text_of(other_tab[-1][-1]).startswith("Emulator reply")
+
+
+async def test_undo_puts_the_message_back_in_the_box(chat: ChatHandlers, uploads: Path) -> None:
+    image = uploads / "pixel.png"
+    image.write_bytes(PIXEL_PNG)
+    history = chat.add_message({"text": "Draft", "files": [str(image)]}, [])
+    history = (await turn(chat, history))[-1]
+
+    remaining, draft = chat.undo(history, 0)
+
+    assert remaining == []
+    assert draft == {"text": "Draft", "files": [str(image)]}
+
+
+async def test_edit_replaces_the_text_and_drops_later_turns(chat: ChatHandlers) -> None:
+    history = (await turn(chat, chat.add_message({"text": "Frist"}, [])))[-1]
+    history = (await turn(chat, chat.add_message({"text": "More"}, history)))[-1]
+
+    edited = chat.edit(history, 0, " First ")
+    final = (await turn(chat, edited))[-1]
+
+    assert [text_of(message) for message in edited] == ["First"]
+    assert text_of(final[-1]).startswith("Emulator reply to 1 message. You said: First")
+
+
+async def test_the_api_returns_the_reply_text(chat: ChatHandlers) -> None:
+    history = [{"role": "user", "content": "Earlier"}, {"role": "assistant", "content": "Yes"}]
+
+    reply = await chat.api_chat("Now", history, "gemini-1.5-flash", "Be brief", "client-1")
+
+    assert reply.startswith("Emulator reply to 4 messages. You said: Now")
+
+
+async def test_the_api_refuses_blank_messages_and_local_file_paths(
+    chat: ChatHandlers, emulator: Emulator, uploads: Path
+) -> None:
+    image = uploads / "pixel.png"
+    image.write_bytes(PIXEL_PNG)
+    history = [{"role": "user", "content": [{"type": "file", "file": {"path": str(image)}}]}]
+
+    with pytest.raises(InvalidRequestError, match="message: must be non-blank"):
+        await chat.api_chat(" ", None, "gemini-1.5-pro", "", "client-1")
+    with pytest.raises(InvalidRequestError, match=r"history\[0\]\.content\[0\]: give images"):
+        await chat.api_chat("Hi", history, "gemini-1.5-pro", "", "client-1")
+    assert emulator.requests == []
+
+
+async def test_the_api_rate_limit_raises_with_the_wait(emulator: Emulator) -> None:
+    services = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=1))
+    try:
+        chat = ChatHandlers(services)
+        await chat.api_chat("one", None, "gemini-1.5-pro", "", "client-1")
+        with pytest.raises(SessionRateLimitError, match="try again in 60 seconds"):
+            await chat.api_chat("two", None, "gemini-1.5-pro", "", "client-1")
+    finally:
+        await services.close()

@@ -1,0 +1,124 @@
+"""The Image tab's handlers: progress, the image saved on this server, refusals and failures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from PIL import Image
+
+from studio.config import StudioSettings
+from studio.images import ImageHandlers, ImageUpdate
+from studio.services import Services
+from tests.conftest import IMAGE_URL, MockedWebsim
+from websim_core import InvalidRequestError, Settings
+from websim_core.emulator import Emulator, Fault
+
+
+@pytest.fixture
+async def services(emulator: Emulator) -> AsyncIterator[Services]:
+    running = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=0))
+    yield running
+    await running.close()
+
+
+async def generate(
+    handlers: ImageHandlers, prompt: str, aspect_ratio: str = "1:1", model: str = "flux"
+) -> list[ImageUpdate]:
+    return [update async for update in handlers.generate(prompt, aspect_ratio, model, "tab-1")]
+
+
+async def test_generate_reports_progress_then_the_image_in_its_ratio(services: Services) -> None:
+    updates = await generate(ImageHandlers(services), "  a lighthouse at dawn ", "16:9")
+
+    assert updates[0].status == "Waiting for Websim…"
+    done = updates[-1]
+    assert not done.failed and done.caption == "a lighthouse at dawn"
+    assert done.image is not None and done.image.suffix == ".png"
+    with Image.open(done.image) as image:
+        width, height = image.size
+    assert width * 9 == height * 16
+
+
+async def test_retries_show_in_the_status(
+    services: Services, emulator: Emulator, waits: list[float]
+) -> None:
+    emulator.script("image", Fault.status(503, retry_after="2"))
+
+    statuses = [update.status for update in await generate(ImageHandlers(services), "a cat")]
+
+    assert "Websim answered 503, retrying in 2 s (attempt 2 of 4)…" in statuses
+    assert statuses[-1] == "Done: 1:1, flux."
+
+
+async def test_a_blank_prompt_or_unknown_ratio_fails_before_sending(
+    services: Services, emulator: Emulator
+) -> None:
+    handlers = ImageHandlers(services)
+
+    blank = await generate(handlers, "   ")
+    odd_ratio = await generate(handlers, "a cat", "7:3")
+
+    assert [update.failed for update in blank] == [True]
+    assert "prompt" in blank[0].status
+    assert "aspect_ratio must be one of 1:1, 16:9" in odd_ratio[0].status
+    assert emulator.requests == []
+
+
+async def test_an_upstream_error_is_one_sentence(services: Services, emulator: Emulator) -> None:
+    emulator.script("image", Fault.status(400, message="prompt was flagged"))
+
+    updates = await generate(ImageHandlers(services), "a cat")
+
+    assert updates[-1].failed
+    assert updates[-1].status == "Websim answered 400 Bad Request: prompt was flagged."
+
+
+async def test_the_session_rate_limit_applies_to_images(emulator: Emulator) -> None:
+    services = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=1))
+    try:
+        handlers = ImageHandlers(services)
+        await generate(handlers, "one")
+        second = await generate(handlers, "two")
+    finally:
+        await services.close()
+
+    assert second[-1].failed and "try again in 60 seconds" in second[-1].status
+    assert len(emulator.requests) == 1
+
+
+async def test_the_api_returns_a_file_on_this_server(services: Services) -> None:
+    path = await ImageHandlers(services).api_generate_image("a cat", "9:16", "flux", "client-1")
+
+    with Image.open(path) as image:
+        width, height = image.size
+    assert width * 16 == height * 9
+
+
+async def test_the_api_raises_on_bad_input(services: Services) -> None:
+    with pytest.raises(InvalidRequestError, match="model: must be one of flux for image"):
+        await ImageHandlers(services).api_generate_image("a cat", "1:1", "gpt-4o", "client-1")
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        ("http://127.0.0.1:8080/latest/meta-data.png", "Websim's image URL was refused: "),
+        ("http://169.254.169.254/latest/meta-data/", "Websim's image URL was refused: "),
+        ("http://[::1]/x.png", "Websim's image URL was refused: "),
+        ("javascript:alert(1)", "Websim's image reply had a URL that is not http(s)"),
+        ("data:image/png;base64,AAAA", "Websim's image reply had a URL that is not http(s)"),
+    ],
+)
+async def test_a_public_websim_cannot_send_the_server_to_private_or_odd_urls(
+    mocked: MockedWebsim, url: str, refusal: str
+) -> None:
+    mocked.post(IMAGE_URL, payload={"url": url})
+    services = Services(Settings(base_url="https://websim.ai"), StudioSettings())
+    try:
+        updates = await generate(ImageHandlers(services), "a cat")
+    finally:
+        await services.close()
+
+    assert updates[-1].failed and updates[-1].image is None
+    assert updates[-1].status.startswith(refusal)
