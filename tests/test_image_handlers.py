@@ -107,7 +107,7 @@ async def test_the_api_raises_on_bad_input(services: Services) -> None:
         ("http://169.254.169.254/latest/meta-data/", "Websim's image URL was refused: "),
         ("http://[::1]/x.png", "Websim's image URL was refused: "),
         ("javascript:alert(1)", "Websim's image reply had a URL that is not http(s)"),
-        ("data:image/png;base64,AAAA", "Websim's image reply had a URL that is not http(s)"),
+        ("data:image/png;base64,AAAA", "Websim's image URL was refused: must be an http or"),
     ],
 )
 async def test_a_public_websim_cannot_send_the_server_to_private_or_odd_urls(
