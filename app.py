@@ -43,7 +43,7 @@ log = logging.getLogger("websim_studio")
 
 TITLE = "Websim Studio"
 OFFLINE_NOTICE = (
-    "🔌 **Offline demo:** replies and images come from the bundled Websim emulator on this "
+    "**Offline demo:** replies and images come from the bundled Websim emulator on this "
     "server, not from websim.ai."
 )
 CSS = """
@@ -139,7 +139,11 @@ def build_demo(services: Services) -> gr.Blocks:
             gallery = gr.Gallery(
                 label="This session's images",
                 columns=6,
-                height="auto",
+                height=260,
+                object_fit="contain",
+                preview=False,
+                # Otherwise a lone image is stretched to the gallery's full width.
+                fit_columns=False,
                 buttons=["download", "fullscreen"],
                 interactive=False,
                 elem_id="gallery",

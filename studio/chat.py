@@ -75,8 +75,9 @@ class ChatHandlers:
             yield [*history, error_note(describe_failure(error, self.services.websim.base_url))]
 
     def retry_from(self, history: History, index: int) -> History:
-        """The history to answer again when the reply (or error) at `index` is retried."""
-        return without_trailing_notes(history[:index])
+        """The history to answer again when retry is pressed; Gradio gives the `index` of the
+        turn's user message, and the reply or error after it is dropped."""
+        return without_trailing_notes(history[: index + 1])
 
     def undo(self, history: History, index: int) -> tuple[History, dict[str, Any]]:
         """Remove the user message at `index` and what followed; its text and images go back

@@ -107,7 +107,7 @@ async def test_a_failed_turn_keeps_the_message_and_shows_the_error_in_place(
     assert title(failed[1]) == ERROR_TITLE
     assert "400" in text_of(failed[1]) and "messages must alternate" in text_of(failed[1])
 
-    retried = (await turn(chat, chat.retry_from(failed, 1)))[-1]
+    retried = (await turn(chat, chat.retry_from(failed, 0)))[-1]
     assert retried[0] == history[0] and len(retried) == 2
     assert text_of(retried[1]).startswith("Emulator reply to 1 message. You said: Keep me")
 

@@ -1,0 +1,367 @@
+"""The page in a real browser: Debian's Chromium, driven by Playwright, against `app.py --demo`.
+
+The app runs as its own process, as a person would start it, answering from the bundled emulator;
+faults are staged through the emulator's control endpoint. A screenshot of every test's last state
+goes to tests/artifacts/<test name>.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling Google on a closed network.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SECRET = "browser-tests-fixed-secret"
+# Under pytest's 60 s per test, so a server that never comes up fails with its own output.
+STARTUP_SECONDS = 45
+EMULATOR_LINE = re.compile(r"Offline demo: Websim emulator serving on (http://\S+)")
+# Loopback only, whatever proxy the machine is configured with.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"the browser tests drive {CHROMIUM}, which is not installed", allow_module_level=True
+    )
+
+
+@dataclass(frozen=True)
+class RunningStudio:
+    """`python app.py --demo` serving the page at `url`, its emulator at `emulator_url`."""
+
+    url: str
+    emulator_url: str
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], log: Path, url: str) -> str:
+    """The emulator URL the app printed, once the page at `url` answers."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    emulator_url = None
+    while time.monotonic() < deadline:
+        output = log.read_text(errors="replace")
+        if process.poll() is not None:
+            pytest.fail(f"app.py --demo exited with {process.returncode}:\n{output}")
+        found = EMULATOR_LINE.search(output)
+        emulator_url = emulator_url or (found and found.group(1))
+        if emulator_url:
+            try:
+                with _LOCAL.open(url, timeout=2) as response:
+                    if response.status == 200:
+                        return emulator_url
+            except OSError:
+                pass
+        time.sleep(0.2)
+    pytest.fail(f"app.py --demo did not serve {url} within {STARTUP_SECONDS} s:\n{output}")
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
+    """The app started once for this module, stopped after its last test."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    # The machine's WEBSIM_* settings must not reach the app under test.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("WEBSIM_")}
+    env.update(
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_ANALYTICS_ENABLED="False",
+        WEBSIM_STUDIO_SECRET=SECRET,
+        PYTHONUNBUFFERED="1",
+    )
+    # Output goes to a file rather than a pipe: nothing has to drain it while the tests run.
+    log = tmp_path_factory.mktemp("studio") / "app.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--demo"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield RunningStudio(url, _wait_until_serving(process, log, url))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        expect.set_options(timeout=10_000)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, studio: RunningStudio, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The page loaded in a fresh browser context (its own localStorage and Gradio session)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    try:
+        # "networkidle": the page's load events (restoring the saved conversation) have answered,
+        # so nothing typed by a test can be overwritten by them.
+        opened.goto(studio.url, wait_until="networkidle")
+        yield opened
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
+        opened.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        context.close()
+
+
+FaultQueue = Callable[..., None]
+
+
+def _call_emulator(method: str, url: str, payload: Any = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    control = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with _LOCAL.open(control, timeout=5) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def faults(studio: RunningStudio) -> Iterator[FaultQueue]:
+    """Queue faults on the app's emulator: `faults("chat", {"type": "status", "code": 400})`.
+
+    Whatever a test leaves unconsumed is cleared after it.
+    """
+    endpoint = studio.emulator_url + "/emulator/faults"
+
+    def queue(kind: str, *staged: dict[str, Any]) -> None:
+        answer = _call_emulator("POST", endpoint, {"kind": kind, "faults": list(staged)})
+        assert answer == {"queued": len(staged)}
+
+    yield queue
+    _call_emulator("DELETE", endpoint)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def draft_box(page: Page) -> Locator:
+    return page.locator("#draft textarea")
+
+
+def user_messages(page: Page) -> Locator:
+    return page.locator("#chatbot [data-testid='user']")
+
+
+def bot_messages(page: Page) -> Locator:
+    return page.locator("#chatbot [data-testid='bot']")
+
+
+def send(page: Page, text: str) -> None:
+    draft_box(page).fill(text)
+    draft_box(page).press("Enter")
+
+
+def send_and_wait_for_reply(page: Page, text: str, messages_sent: int = 1) -> None:
+    """Send `text` and wait until the reply is in and the box is open for the next message."""
+    send(page, text)
+    plural = "message" if messages_sent == 1 else "messages"
+    expect(bot_messages(page).last).to_have_text(
+        f"Emulator reply to {messages_sent} {plural}. You said: {text}"
+    )
+    # Unlocked by the last step of a turn, the one that also saves it in the browser.
+    expect(draft_box(page)).to_be_enabled()
+
+
+# -- Chat ---------------------------------------------------------------------------------------
+
+
+def test_a_message_shows_at_once_then_the_reply_replaces_the_waiting_note(
+    page: Page, faults: FaultQueue
+) -> None:
+    expect(page.locator("#offline-notice")).to_contain_text("Offline demo")
+    # The emulator holds this reply back long enough to see the turn in progress.
+    faults("chat", {"type": "hang", "seconds": 1.5})
+
+    send(page, "Hello from Chromium")
+
+    expect(user_messages(page)).to_have_text(["Hello from Chromium"])
+    expect(bot_messages(page)).to_contain_text(["Waiting for Websim"])
+    expect(draft_box(page)).to_be_disabled()
+    expect(bot_messages(page)).to_have_text(
+        ["Emulator reply to 1 message. You said: Hello from Chromium"]
+    )
+    expect(draft_box(page)).to_be_enabled()
+    expect(draft_box(page)).to_have_value("")
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_says"),
+    [
+        pytest.param(
+            {"type": "status", "code": 400, "message": "messages must alternate"},
+            ["Websim answered 400 Bad Request: messages must alternate."],
+            id="400",
+        ),
+        pytest.param(
+            {"type": "html", "code": 403, "title": "Just a moment..."},
+            ["Websim answered 403 Forbidden", "an operator can set WEBSIM_EXTRA_HEADERS"],
+            id="403-challenge-page",
+        ),
+    ],
+)
+def test_a_failed_turn_keeps_the_message_and_shows_the_error_where_the_reply_would_be(
+    page: Page, faults: FaultQueue, fault: dict[str, Any], error_says: list[str]
+) -> None:
+    faults("chat", fault)
+
+    send(page, "Keep me")
+
+    expect(user_messages(page)).to_have_text(["Keep me"])
+    expect(bot_messages(page)).to_have_count(1)
+    expect(bot_messages(page)).to_contain_text("⚠️ Not sent")
+    for words in error_says:
+        # In the viewport, not only in the page: the note unfolds, clipped, before it shows.
+        expect(bot_messages(page).get_by_text(words)).to_be_in_viewport()
+    # A challenge page is summarised in one sentence, never shown as markup or page text.
+    expect(bot_messages(page)).not_to_contain_text("<")
+    expect(bot_messages(page)).not_to_contain_text("review the security of your connection")
+    expect(draft_box(page)).to_be_enabled()
+
+
+def test_retry_replaces_the_error_with_a_reply(page: Page, faults: FaultQueue) -> None:
+    faults("chat", {"type": "status", "code": 400, "message": "messages must alternate"})
+    send(page, "Try me again")
+    expect(bot_messages(page)).to_contain_text("Not sent")
+    expect(draft_box(page)).to_be_enabled()
+
+    page.locator("#chatbot").get_by_role("button", name="Retry", exact=True).click()
+
+    # The emulator answers in milliseconds: no need to wait the default 10 s to know it failed.
+    expect(bot_messages(page)).to_have_text(
+        ["Emulator reply to 1 message. You said: Try me again"], timeout=5_000
+    )
+    expect(user_messages(page)).to_have_text(["Try me again"])
+
+
+def test_a_reload_keeps_the_conversation_and_it_goes_on_from_there(page: Page) -> None:
+    send_and_wait_for_reply(page, "Remember me")
+
+    page.reload(wait_until="networkidle")
+
+    expect(user_messages(page)).to_have_text(["Remember me"])
+    expect(bot_messages(page)).to_have_text(["Emulator reply to 1 message. You said: Remember me"])
+    # The restored history is what the next turn sends: three messages, not one.
+    send_and_wait_for_reply(page, "And now?", messages_sent=3)
+    expect(user_messages(page)).to_have_text(["Remember me", "And now?"])
+
+
+def test_undo_takes_the_turn_back_and_puts_its_text_in_the_box(page: Page) -> None:
+    send_and_wait_for_reply(page, "Oops, wrong words")
+
+    page.locator("#chatbot").get_by_role("button", name="Undo", exact=True).click()
+
+    expect(user_messages(page)).to_have_count(0)
+    expect(bot_messages(page)).to_have_count(0)
+    expect(draft_box(page)).to_have_value("Oops, wrong words")
+
+
+def test_the_exports_hold_the_conversation(page: Page) -> None:
+    send_and_wait_for_reply(page, "Export this")
+
+    with page.expect_download() as markdown_download:
+        page.get_by_role("button", name="Export Markdown").click()
+    markdown = Path(markdown_download.value.path()).read_text(encoding="utf-8")
+    with page.expect_download() as json_download:
+        page.get_by_role("button", name="Export JSON").click()
+    document = json.loads(Path(json_download.value.path()).read_text(encoding="utf-8"))
+
+    assert markdown_download.value.suggested_filename.endswith(".md")
+    assert "## You\n\nExport this\n" in markdown
+    assert "## Websim\n\nEmulator reply to 1 message. You said: Export this\n" in markdown
+    assert document["messages"] == [
+        {"role": "user", "content": "Export this"},
+        {"role": "assistant", "content": "Emulator reply to 1 message. You said: Export this"},
+    ]
+
+
+# -- Image --------------------------------------------------------------------------------------
+
+# Resolves once the <img> has its pixels: naturalWidth is 0 until then.
+IMAGE_LOADED = """image => (image.complete && image.naturalWidth > 0)
+    || new Promise((done, failed) => {
+        image.addEventListener("load", () => done(true));
+        image.addEventListener("error", () => failed(new Error(`${image.src} did not load`)));
+    })"""
+LIGHTHOUSE = "A lighthouse on a cliff at dawn"
+
+
+def generate_image(page: Page, prompt: str, aspect_ratio: str) -> None:
+    page.get_by_role("tab", name="Image").click()
+    page.locator("#aspect-ratio").get_by_label(aspect_ratio, exact=True).check()
+    page.locator("#prompt textarea").fill(prompt)
+    page.locator("#generate").click()
+
+
+def test_an_image_comes_in_the_chosen_aspect_ratio_with_its_caption(page: Page) -> None:
+    generate_image(page, LIGHTHOUSE, "16:9")
+
+    result = page.locator("#result img")
+    expect(result).to_be_visible()
+    result.evaluate(IMAGE_LOADED)
+    width, height = result.evaluate("image => [image.naturalWidth, image.naturalHeight]")
+    assert width / height == pytest.approx(16 / 9, rel=0.01), (width, height)
+    expect(page.locator("#image-status")).to_contain_text("Done: 16:9")
+    expect(page.locator("#result-caption")).to_have_text(LIGHTHOUSE)
+    thumbnails = page.locator("#gallery img")
+    expect(thumbnails).to_have_count(1)
+    expect(thumbnails).to_have_attribute("alt", LIGHTHOUSE)
+    assert thumbnails.get_attribute("src") == result.get_attribute("src")
+
+
+def test_the_gallery_shows_the_new_image_whole_with_its_caption(page: Page) -> None:
+    generate_image(page, LIGHTHOUSE, "16:9")
+    expect(page.locator("#image-status")).to_contain_text("Done")
+
+    gallery = page.locator("#gallery")
+    gallery.scroll_into_view_if_needed()
+
+    # Both measured against what the gallery's own scroll window clips, not just the page.
+    thumbnail = gallery.get_by_role("button", name="Thumbnail 1 of 1")
+    expect(thumbnail).to_be_in_viewport(ratio=0.95, timeout=5_000)
+    expect(gallery.get_by_text(LIGHTHOUSE)).to_be_in_viewport(timeout=5_000)
