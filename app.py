@@ -358,7 +358,13 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(
         max_size=services.studio.queue_size,
         default_concurrency_limit=services.studio.concurrency,
+        # Queue positions go out once a second rather than at every join and leave, which with
+        # hundreds waiting is a message to each of them per event.
+        status_update_rate=1,
     ).launch(
+        # Gradio's queue also runs no more than max_threads events at once (40 by default),
+        # whatever the concurrency limit says.
+        max_threads=max(40, services.studio.concurrency),
         app_kwargs={"lifespan": services.lifespan},
         max_file_size=MAX_REQUEST_BYTES,
         css=CSS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,3 +21,25 @@ def test_chat_roundtrip_benchmark_runs_and_reports_every_target() -> None:
     assert result.returncode == 0, result.stderr
     for line in ("p50 latency, websim_core / floor", "throughput, websim_core / per-request"):
         assert result.stdout.count(line) == 2, result.stdout  # once for http, once for https
+
+
+def test_app_load_benchmark_runs_and_reports_its_figures() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "app_load.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"wall/L\s+p50/L\s+p99/L\s+RSS MB idle/peak", result.stdout), result.stdout
+    figures = r"\s+\d+\.\d\d" * 5 + r"\s+\d+/\d+\s+[\d./]+$"
+    for app, callers, users in [
+        ("as configured", "gradio_client", 8),
+        ("as configured", "protocol floor", 8),
+        ("concurrency 1", "gradio_client", 4),
+    ]:
+        row = rf"(?m)^  {app}\s+{callers}\s+{users}{figures}"
+        assert len(re.findall(row, result.stdout)) == 1, result.stdout
+    assert "baseline extrapolated to" in result.stdout
+    assert "failed:" not in result.stdout  # every user got their own reply

@@ -1,0 +1,382 @@
+"""The app's public API through gradio_client, against `python app.py` launched on loopback.
+
+The app runs as deployed: its own process, configured only by its environment, with Gradio's queue
+and lifespan set up by `main()`. It answers from the emulator, also in its own process, whose
+control endpoint stages upstream failures and tells whether a request reached it at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from threading import Barrier
+from typing import Any
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from websim_core.emulator import Fault
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Every Websim call waits this long, so calls served one at a time would show.
+LATENCY = 0.5
+# Under pytest's 60 s per test, so a server that never comes up fails with its own output.
+STARTUP_SECONDS = 45
+EMULATOR_BANNER = "Websim emulator serving on "
+# Loopback only, whatever proxy the machine is configured with.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# Staged before a request that must not be sent: if it is sent, it takes this instead of a reply.
+NOT_FOR_SENDING = Fault.status(418, message="this request should never have been sent")
+
+Connect = Callable[..., Client]
+
+
+class EmulatorProcess:
+    """`python -m websim_core.emulator` at `url`; faults are staged through its control endpoint."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def script(self, kind: str, *faults: Fault) -> None:
+        """Queue `faults` for the next `kind` requests, in order."""
+        self._control("POST", {"kind": kind, "faults": [fault.to_dict() for fault in faults]})
+
+    def clear(self) -> int:
+        """Drop every queued fault; how many were still queued, so never consumed."""
+        cleared: int = self._control("DELETE")["cleared"]
+        return cleared
+
+    def _control(self, method: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.url + "/emulator/faults",
+            data=None if payload is None else json.dumps(payload).encode(),
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with _LOCAL.open(request, timeout=10) as response:
+            answer: dict[str, Any] = json.load(response)
+            return answer
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_analytics() -> Iterator[None]:
+    """gradio_client reports usage from a thread per Client unless told not to."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        yield
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorProcess]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "websim_core.emulator", "--port", "0", "--latency", str(LATENCY)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
+        line = process.stdout.readline().strip() if ready else ""
+        if not line.startswith(EMULATOR_BANNER):
+            pytest.fail(f"the emulator did not announce itself: {line!r}")
+        yield EmulatorProcess(line.removeprefix(EMULATOR_BANNER))
+    finally:
+        _stop(process)
+        process.stdout.close()
+
+
+@pytest.fixture
+def upstream(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
+    """The emulator, with no fault left queued for the next test."""
+    yield emulator
+    emulator.clear()
+
+
+@contextmanager
+def running_app(emulator: EmulatorProcess, log_path: Path, **settings: str) -> Iterator[str]:
+    """`python app.py` on a free loopback port with `settings` in its environment; its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # The machine's WEBSIM_* settings must not steer the app under test.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("WEBSIM_")}
+    env |= {
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "WEBSIM_BASE_URL": emulator.url,
+        "WEBSIM_STUDIO_SECRET": "api-tests-fixed-secret",
+        **settings,
+    }
+    url = f"http://127.0.0.1:{port}/"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_serving(url, process, log_path)
+            yield url
+        finally:
+            _stop(process)
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            with _LOCAL.open(url + "config", timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    pytest.fail(f"app.py did not serve {url} within {STARTUP_SECONDS} s:\n{log_path.read_text()}")
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def app_url(emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with its default settings; every test's Clients are sessions of their own."""
+    with running_app(emulator, tmp_path_factory.mktemp("app") / "app.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def limited_app_url(
+    emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A second app that allows each session two requests a minute."""
+    log_path = tmp_path_factory.mktemp("limited-app") / "app.log"
+    with running_app(emulator, log_path, WEBSIM_STUDIO_REQUESTS_PER_MINUTE="2") as url:
+        yield url
+
+
+@pytest.fixture
+def connect(app_url: str, tmp_path: Path) -> Iterator[Connect]:
+    """Open a Client, a session of its own, on the app (or on `url`); closed after the test."""
+    opened: list[Client] = []
+
+    def connect(url: str = app_url) -> Client:
+        # Plain HTTP on loopback: verification would only make httpx reload the CA bundle for
+        # every call, CPU that the concurrency tests would count against the app.
+        client = Client(url, verbose=False, download_files=str(tmp_path), ssl_verify=False)
+        opened.append(client)
+        return client
+
+    yield connect
+    for client in opened:
+        client.close()
+
+
+@contextmanager
+def nothing_sent_to(upstream: EmulatorProcess) -> Iterator[None]:
+    """Assert that no chat or image request reaches the emulator inside the block."""
+    upstream.script("chat", NOT_FOR_SENDING)
+    upstream.script("image", NOT_FOR_SENDING)
+    yield
+    assert upstream.clear() == 2, "a request reached the emulator"
+
+
+def chat_all_at_once(clients: list[Client]) -> tuple[list[str], float]:
+    """Each client calls `/chat` once, all released together: the replies and the seconds."""
+    gate = Barrier(len(clients) + 1)
+
+    def call(number: int) -> str:
+        gate.wait()
+        reply: str = clients[number].predict(f"user {number}", api_name="/chat")
+        return reply
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        calls = [pool.submit(call, number) for number in range(len(clients))]
+        gate.wait()
+        start = time.perf_counter()
+        replies = [each.result() for each in calls]
+        return replies, time.perf_counter() - start
+
+
+def own_replies(count: int) -> list[str]:
+    return [f"Emulator reply to 1 message. You said: user {number}" for number in range(count)]
+
+
+# -- /chat ---------------------------------------------------------------------------------------
+
+
+def test_chat_returns_the_websim_reply(connect: Connect) -> None:
+    reply = connect().predict("Hello", api_name="/chat")
+    assert reply == "Emulator reply to 1 message. You said: Hello"
+
+
+def test_chat_sends_the_history_before_the_message(connect: Connect) -> None:
+    history = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello! How can I help?"},
+    ]
+    reply = connect().predict("And now?", history, api_name="/chat")
+    assert reply == "Emulator reply to 3 messages. You said: And now?"
+
+
+def test_chat_sends_a_system_prompt_unless_it_is_blank(connect: Connect) -> None:
+    client = connect()
+    reply = client.predict(
+        message="Hello", model="gemini-1.5-flash", system_prompt="Be brief.", api_name="/chat"
+    )
+    assert reply == "Emulator reply to 2 messages. You said: Hello"
+    # A blank system prompt is no message at all.
+    assert client.predict("Hello", None, "gemini-1.5-pro", "  ", api_name="/chat") == (
+        "Emulator reply to 1 message. You said: Hello"
+    )
+
+
+def test_an_upstream_refusal_comes_back_as_one_clear_sentence(
+    connect: Connect, upstream: EmulatorProcess
+) -> None:
+    upstream.script("chat", Fault.status(400, message="messages[0].content: too long for model"))
+    with pytest.raises(AppError) as refused:
+        connect().predict("Hello", api_name="/chat")
+    message = str(refused.value)
+    assert "400" in message and "messages[0].content: too long for model" in message
+    # One sentence for a person: no traceback, no HTML, no second line.
+    assert message.endswith(".") and "\n" not in message
+    assert "Traceback" not in message and "<" not in message
+
+
+# -- /generate_image -----------------------------------------------------------------------------
+
+
+def test_generate_image_returns_an_image_file_in_the_requested_ratio(
+    connect: Connect, tmp_path: Path
+) -> None:
+    result = connect().predict("A lighthouse at dawn", "16:9", api_name="/generate_image")
+    path = Path(result if isinstance(result, str) else result["path"])
+    assert path.is_relative_to(tmp_path)  # downloaded to the caller, not a server path
+    with Image.open(path) as image:
+        image.load()  # the whole file decodes
+        width, height = image.size
+    assert Fraction(width, height) == Fraction(16, 9)
+
+
+# -- refused before sending ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api_name", "arguments", "problem"),
+    [
+        ("/chat", ("   ",), r"message must be non-blank text"),
+        ("/chat", ("Hello", None, "flux"), r"model must be one of .*'flux' is an image model"),
+        ("/generate_image", ("A fox", "3:7"), r"aspect_ratio must be one of 1:1, .*not '3:7'"),
+        ("/generate_image", ("   ",), r"prompt must not be blank"),
+    ],
+    ids=["blank message", "image model for chat", "unknown aspect ratio", "blank prompt"],
+)
+def test_invalid_input_is_refused_clearly_before_anything_is_sent(
+    connect: Connect,
+    upstream: EmulatorProcess,
+    api_name: str,
+    arguments: tuple[Any, ...],
+    problem: str,
+) -> None:
+    client = connect()
+    with nothing_sent_to(upstream), pytest.raises(AppError) as refused:
+        client.predict(*arguments, api_name=api_name)
+    assert refused.match(r"^That request cannot be sent: " + problem)
+    assert "\n" not in str(refused.value)
+
+
+# -- the API page --------------------------------------------------------------------------------
+
+
+def test_the_api_page_shows_only_chat_and_generate_image(connect: Connect) -> None:
+    api = connect().view_api(return_format="dict", print_info=False)
+    assert set(api["named_endpoints"]) == {"/chat", "/generate_image"}
+    assert api["unnamed_endpoints"] == {}
+    parameters = {
+        name: [
+            (parameter["parameter_name"], parameter["parameter_default"])
+            for parameter in endpoint["parameters"]
+        ]
+        for name, endpoint in api["named_endpoints"].items()
+    }
+    assert parameters == {
+        "/chat": [
+            ("message", None),
+            ("history", None),
+            ("model", "gemini-1.5-pro"),
+            ("system_prompt", ""),
+        ],
+        "/generate_image": [("prompt", None), ("aspect_ratio", "1:1"), ("model", "flux")],
+    }
+
+
+# -- many users ----------------------------------------------------------------------------------
+
+
+def test_many_users_are_answered_in_parallel(connect: Connect) -> None:
+    users = 32
+    clients = [connect() for _ in range(users)]
+    replies, seconds = chat_all_at_once(clients)
+    print(f"\n{users} users through /chat at {LATENCY} s latency: {seconds:.2f} s")
+    assert replies == own_replies(users)
+    assert seconds < 4.0  # one at a time would take 32 * 0.5 = 16 s
+
+
+def test_more_users_than_gradios_default_forty_workers_are_answered_at_once(
+    connect: Connect, upstream: EmulatorProcess
+) -> None:
+    users, hold = 48, 2.0
+    # Websim holds every call for `hold` seconds more: any user left waiting for a free worker
+    # finishes a whole call later, at twice the time of one.
+    upstream.script("chat", *[Fault.hang(hold)] * users)
+    clients = [connect() for _ in range(users)]
+    replies, seconds = chat_all_at_once(clients)
+    print(f"\n{users} users through /chat at {LATENCY + hold} s latency: {seconds:.2f} s")
+    assert replies == own_replies(users)
+    assert seconds < 2 * (LATENCY + hold)
+
+
+# -- per-session rate limit ----------------------------------------------------------------------
+
+
+def test_a_session_over_its_share_is_told_when_to_retry_and_others_are_still_served(
+    connect: Connect, limited_app_url: str, upstream: EmulatorProcess
+) -> None:
+    eager = connect(limited_app_url)
+    for _ in range(2):
+        assert eager.predict("Hello", api_name="/chat").startswith("Emulator reply")
+    with nothing_sent_to(upstream), pytest.raises(AppError) as refused:
+        eager.predict("Hello", api_name="/chat")
+    assert refused.match(
+        r"^You have sent 2 requests in the last minute, the most this app allows; "
+        r"try again in \d+ seconds?\.$"
+    )
+    other = connect(limited_app_url)
+    assert (
+        other.predict("Hello", api_name="/chat") == "Emulator reply to 1 message. You said: Hello"
+    )
