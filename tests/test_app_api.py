@@ -8,9 +8,7 @@ control endpoint stages upstream failures and tells whether a request reached it
 from __future__ import annotations
 
 import json
-import os
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -29,16 +27,12 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from tests.app_process import LOCAL, PROJECT_ROOT, STARTUP_SECONDS, running_app, stop
 from websim_core.emulator import Fault
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every Websim call waits this long, so calls served one at a time would show.
 LATENCY = 0.5
-# Under pytest's 60 s per test, so a server that never comes up fails with its own output.
-STARTUP_SECONDS = 45
 EMULATOR_BANNER = "Websim emulator serving on "
-# Loopback only, whatever proxy the machine is configured with.
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # Staged before a request that must not be sent: if it is sent, it takes this instead of a reply.
 NOT_FOR_SENDING = Fault.status(418, message="this request should never have been sent")
 
@@ -67,7 +61,7 @@ class EmulatorProcess:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        with _LOCAL.open(request, timeout=10) as response:
+        with LOCAL.open(request, timeout=10) as response:
             answer: dict[str, Any] = json.load(response)
             return answer
 
@@ -96,7 +90,7 @@ def emulator() -> Iterator[EmulatorProcess]:
             pytest.fail(f"the emulator did not announce itself: {line!r}")
         yield EmulatorProcess(line.removeprefix(EMULATOR_BANNER))
     finally:
-        _stop(process)
+        stop(process)
         process.stdout.close()
 
 
@@ -108,64 +102,22 @@ def upstream(emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
 
 
 @contextmanager
-def running_app(emulator: EmulatorProcess, log_path: Path, **settings: str) -> Iterator[str]:
-    """`python app.py` on a free loopback port with `settings` in its environment; its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # The machine's WEBSIM_* settings must not steer the app under test.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WEBSIM_")}
-    env |= {
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "WEBSIM_BASE_URL": emulator.url,
-        "WEBSIM_STUDIO_SECRET": "api-tests-fixed-secret",
+def app_for(emulator: EmulatorProcess, log: Path, **settings: str) -> Iterator[str]:
+    """`python app.py` answering from `emulator`, with `settings` in its environment; its URL."""
+    with running_app(
+        [],
+        log,
+        WEBSIM_BASE_URL=emulator.url,
+        WEBSIM_STUDIO_SECRET="api-tests-fixed-secret",
         **settings,
-    }
-    url = f"http://127.0.0.1:{port}/"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_until_serving(url, process, log_path)
-            yield url
-        finally:
-            _stop(process)
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with _LOCAL.open(url + "config", timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    pytest.fail(f"app.py did not serve {url} within {STARTUP_SECONDS} s:\n{log_path.read_text()}")
-
-
-def _stop(process: subprocess.Popen[Any]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    ) as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")
 def app_url(emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app with its default settings; every test's Clients are sessions of their own."""
-    with running_app(emulator, tmp_path_factory.mktemp("app") / "app.log") as url:
+    with app_for(emulator, tmp_path_factory.mktemp("app") / "app.log") as url:
         yield url
 
 
@@ -175,7 +127,7 @@ def limited_app_url(
 ) -> Iterator[str]:
     """A second app that allows each session two requests a minute."""
     log_path = tmp_path_factory.mktemp("limited-app") / "app.log"
-    with running_app(emulator, log_path, WEBSIM_STUDIO_REQUESTS_PER_MINUTE="2") as url:
+    with app_for(emulator, log_path, WEBSIM_STUDIO_REQUESTS_PER_MINUTE="2") as url:
         yield url
 
 

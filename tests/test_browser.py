@@ -8,12 +8,7 @@ goes to tests/artifacts/<test name>.png.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +18,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.app_process import LOCAL, running_app
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google on a closed network.
@@ -38,16 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SECRET = "browser-tests-fixed-secret"
-# Under pytest's 60 s per test, so a server that never comes up fails with its own output.
-STARTUP_SECONDS = 45
 EMULATOR_LINE = re.compile(r"Offline demo: Websim emulator serving on (http://\S+)")
-# Loopback only, whatever proxy the machine is configured with.
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"the browser tests drive {CHROMIUM}, which is not installed", allow_module_level=True
-    )
 
 
 @dataclass(frozen=True)
@@ -58,70 +45,24 @@ class RunningStudio:
     emulator_url: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_serving(process: subprocess.Popen[bytes], log: Path, url: str) -> str:
-    """The emulator URL the app printed, once the page at `url` answers."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    emulator_url = None
-    while time.monotonic() < deadline:
-        output = log.read_text(errors="replace")
-        if process.poll() is not None:
-            pytest.fail(f"app.py --demo exited with {process.returncode}:\n{output}")
-        found = EMULATOR_LINE.search(output)
-        emulator_url = emulator_url or (found and found.group(1))
-        if emulator_url:
-            try:
-                with _LOCAL.open(url, timeout=2) as response:
-                    if response.status == 200:
-                        return emulator_url
-            except OSError:
-                pass
-        time.sleep(0.2)
-    pytest.fail(f"app.py --demo did not serve {url} within {STARTUP_SECONDS} s:\n{output}")
-
-
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
     """The app started once for this module, stopped after its last test."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    # The machine's WEBSIM_* settings must not reach the app under test.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WEBSIM_")}
-    env.update(
-        GRADIO_SERVER_NAME="127.0.0.1",
-        GRADIO_SERVER_PORT=str(port),
-        GRADIO_ANALYTICS_ENABLED="False",
-        WEBSIM_STUDIO_SECRET=SECRET,
-        PYTHONUNBUFFERED="1",
-    )
-    # Output goes to a file rather than a pipe: nothing has to drain it while the tests run.
     log = tmp_path_factory.mktemp("studio") / "app.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--demo"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield RunningStudio(url, _wait_until_serving(process, log, url))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_app(["--demo"], log, WEBSIM_STUDIO_SECRET=SECRET) as app:
+        # Printed before the server starts, so it is in the log once the page answers.
+        found = EMULATOR_LINE.search(app.output())
+        if found is None:
+            pytest.fail(f"app.py --demo did not say where its emulator is:\n{app.output()}")
+        yield RunningStudio(app.url, found.group(1))
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"the browser tests drive {CHROMIUM}: apt-get install chromium (as .ci/run does)"
+        )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         expect.set_options(timeout=10_000)
@@ -157,7 +98,7 @@ def _call_emulator(method: str, url: str, payload: Any = None) -> Any:
     control = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
-    with _LOCAL.open(control, timeout=5) as response:
+    with LOCAL.open(control, timeout=5) as response:
         return json.load(response)
 
 
