@@ -282,9 +282,7 @@ def build_demo(services: Services) -> gr.Blocks:
                 return await chat.api_chat(
                     message, history, model, system_prompt, _session(request)
                 )
-            except SessionRateLimitError as error:
-                raise gr.Error(str(error), print_exception=False) from None
-            except WebsimError as error:
+            except (SessionRateLimitError, WebsimError) as error:
                 raise _api_error(error, services) from None
 
         async def generate_image_api(
@@ -298,9 +296,7 @@ def build_demo(services: Services) -> gr.Blocks:
                 path = await images.api_generate_image(
                     prompt, aspect_ratio, model, _session(request)
                 )
-            except SessionRateLimitError as error:
-                raise gr.Error(str(error), print_exception=False) from None
-            except WebsimError as error:
+            except (SessionRateLimitError, WebsimError) as error:
                 raise _api_error(error, services) from None
             return gr.FileData(path=str(path), orig_name=path.name)
 
@@ -319,7 +315,7 @@ def _index(index: int | tuple[int, int]) -> int:
     return index if isinstance(index, int) else index[0]
 
 
-def _api_error(error: WebsimError, services: Services) -> gr.Error:
+def _api_error(error: WebsimError | SessionRateLimitError, services: Services) -> gr.Error:
     return gr.Error(describe_failure(error, services.websim.base_url), print_exception=False)
 
 

@@ -69,9 +69,7 @@ class ChatHandlers:
                     yield [*history, progress_note(str(item))]
                 else:
                     yield [*history, assistant_message(item)]
-        except SessionRateLimitError as error:
-            yield [*history, error_note(str(error))]
-        except WebsimError as error:
+        except (SessionRateLimitError, WebsimError) as error:
             yield [*history, error_note(describe_failure(error, self.services.websim.base_url))]
 
     def retry_from(self, history: History, index: int) -> History:

@@ -15,9 +15,13 @@ from websim_core import (
     WebsimTimeoutError,
 )
 
+from .rate_limit import SessionRateLimitError
 
-def describe_failure(error: WebsimError, base_url: str) -> str:
+
+def describe_failure(error: WebsimError | SessionRateLimitError, base_url: str) -> str:
     """What went wrong, and for refusals and outages which setting an operator can change."""
+    if isinstance(error, SessionRateLimitError):
+        return str(error)  # already says when to try again
     message = _sentence(str(error))
     if isinstance(error, InvalidRequestError):
         return f"That request cannot be sent: {error.field} {error.problem}."

@@ -48,9 +48,7 @@ class ImageHandlers:
                     image = await self.services.save_image(item.url)
             if image is not None:
                 yield ImageUpdate(f"Done: {aspect_ratio}, {model}.", image, prompt)
-        except SessionRateLimitError as error:
-            yield ImageUpdate(str(error), failed=True)
-        except WebsimError as error:
+        except (SessionRateLimitError, WebsimError) as error:
             yield ImageUpdate(describe_failure(error, self.services.websim.base_url), failed=True)
 
     async def api_generate_image(

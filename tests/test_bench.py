@@ -10,28 +10,27 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-def test_chat_roundtrip_benchmark_runs_and_reports_every_target() -> None:
+def run_quick(script: str) -> subprocess.CompletedProcess[str]:
+    """`bench/<script> --quick`, which must exit 0."""
     result = subprocess.run(
-        [sys.executable, str(BENCH / "chat_roundtrip.py"), "--quick"],
+        [sys.executable, str(BENCH / script), "--quick"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_chat_roundtrip_benchmark_runs_and_reports_every_target() -> None:
+    result = run_quick("chat_roundtrip.py")
     for line in ("p50 latency, websim_core / floor", "throughput, websim_core / per-request"):
         assert result.stdout.count(line) == 2, result.stdout  # once for http, once for https
 
 
 def test_app_load_benchmark_runs_and_reports_its_figures() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "app_load.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_quick("app_load.py")
     assert re.search(r"wall/L\s+p50/L\s+p99/L\s+RSS MB idle/peak", result.stdout), result.stdout
     figures = r"\s+\d+\.\d\d" * 5 + r"\s+\d+/\d+\s+[\d./]+$"
     for app, callers, users in [
