@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -14,12 +15,15 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from websim_core import (
+    AttemptRecord,
     ImageResponse,
     Progress,
     RateLimitError,
     ResponseFormatError,
     RetryPolicy,
     UpstreamError,
+    UpstreamGuard,
+    UpstreamPausedError,
     WebsimClient,
     WebsimConnectionError,
     WebsimError,
@@ -93,6 +97,34 @@ async def test_chat_reply_breaking_the_contract_is_a_format_error(
             await client.chat(HELLO)
     assert words in str(caught.value)
     assert "<" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"content": "Hello wor', "application/json"),
+        ('{"content": "Hello wor', "text/plain"),  # starts like JSON, whatever the label says
+        ('  [{"content": "Hi"', "text/plain"),
+        ("Hello wor", "application/json; charset=utf-8"),
+        ("Hello wor", "application/problem+json"),
+    ],
+)
+async def test_a_chat_reply_cut_off_mid_json_is_an_error_not_the_reply(
+    mocked: aioresponses, body: str, content_type: str
+) -> None:
+    mocked.post(CHAT_URL, body=body, content_type=content_type)
+    async with WebsimClient() as client:
+        with pytest.raises(ResponseFormatError) as caught:
+            await client.chat(HELLO)
+    assert str(caught.value) == "Websim's chat reply was cut off or garbled: it is not valid JSON"
+
+
+async def test_plain_text_that_merely_mentions_braces_is_still_the_reply(
+    mocked: aioresponses,
+) -> None:
+    mocked.post(CHAT_URL, body="Use {braces} like this", content_type="text/plain")
+    async with WebsimClient() as client:
+        assert await client.chat(HELLO) == "Use {braces} like this"
 
 
 async def test_image_reply_becomes_an_image_response(mocked: aioresponses) -> None:
@@ -340,6 +372,83 @@ async def test_timeouts_are_retried_then_reported(mocked: aioresponses, waits: l
     assert str(caught.value) == "Websim did not answer within 30 s (after 2 attempts)"
     assert isinstance(caught.value, WebsimConnectionError)
     assert len(waits) == 1
+
+
+async def test_a_timeout_cut_short_by_the_deadline_names_the_deadline(
+    mocked: aioresponses, waits: list[float]
+) -> None:
+    mocked.post(CHAT_URL, exception=TimeoutError())
+    async with WebsimClient(max_retries=0) as client:  # each attempt may take 120 s
+        with pytest.raises(WebsimTimeoutError) as caught:
+            await client.chat(HELLO, deadline=20)
+    assert str(caught.value) == "Websim did not answer within the 20 s deadline"
+    assert 19 < sent(mocked)[0].kwargs["timeout"].total < 20  # what was left, never shown
+
+
+async def test_a_timeout_of_the_attempts_own_limit_names_that_limit(
+    mocked: aioresponses, waits: list[float]
+) -> None:
+    mocked.post(CHAT_URL, exception=TimeoutError())
+    async with WebsimClient(max_retries=0) as client:
+        with pytest.raises(WebsimTimeoutError) as caught:
+            await client.chat(HELLO, deadline=300)  # longer than WEBSIM_TIMEOUT's 120 s
+    assert str(caught.value) == "Websim did not answer within 120 s"
+
+
+async def test_each_attempt_is_reported_without_its_content(
+    mocked: aioresponses, waits: list[float]
+) -> None:
+    mocked.post(CHAT_URL, status=429, headers={"Retry-After": "2"})
+    mocked.post(CHAT_URL, exception=TimeoutError())
+    mocked.post(CHAT_URL, exception=aiohttp.ServerDisconnectedError())
+    mocked.post(CHAT_URL, payload={"content": "secret reply"})
+    mocked.post(IMAGE_URL, payload={"status": "ok"})
+    seen: list[AttemptRecord] = []
+    async with WebsimClient(on_attempt=seen.append) as client:
+        secret = [{"role": "user", "content": "secret question"}]
+        assert await client.chat(secret) == "secret reply"
+        with pytest.raises(ResponseFormatError):
+            await client.generate_image("secret prompt")
+    assert [(r.kind, r.attempt, r.outcome, r.status) for r in seen] == [
+        ("chat", 1, "http_error", 429),
+        ("chat", 2, "timeout", 0),
+        ("chat", 3, "connection_error", 0),
+        ("chat", 4, "ok", 200),
+        ("image", 1, "bad_reply", 200),
+    ]
+    assert all(0 <= r.seconds < 5 for r in seen)
+    assert [field.name for field in dataclasses.fields(AttemptRecord)] == [
+        "kind",
+        "attempt",
+        "outcome",
+        "status",
+        "seconds",
+    ]
+    assert "secret" not in repr(seen)
+
+
+async def test_a_call_the_guard_refuses_is_reported_as_paused(mocked: aioresponses) -> None:
+    guard = UpstreamGuard()
+    guard.record(429, retry_after=30)
+    seen: list[AttemptRecord] = []
+    async with WebsimClient(guard=guard, on_attempt=seen.append) as client:
+        with pytest.raises(UpstreamPausedError):
+            await client.generate_image("a fox")
+    assert seen == [AttemptRecord("image", 1, "paused", 0, 0.0)]
+    assert mocked.requests == {}
+
+
+async def test_a_reply_too_large_is_a_bad_reply_and_not_retried(
+    mocked: aioresponses, waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("websim_core.client.MAX_REPLY_BYTES", 10)
+    mocked.post(CHAT_URL, body="x" * 100, content_type="text/plain")
+    seen: list[AttemptRecord] = []
+    async with WebsimClient(on_attempt=seen.append) as client:
+        with pytest.raises(ResponseFormatError, match="reply"):
+            await client.chat(HELLO)
+    assert [(r.outcome, r.status) for r in seen] == [("bad_reply", 200)]
+    assert len(sent(mocked)) == 1 and waits == []
 
 
 async def test_progress_reports_each_attempt_and_retry(

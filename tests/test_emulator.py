@@ -21,6 +21,7 @@ from PIL import Image
 from websim_core.catalog import ASPECT_RATIOS, CHAT_PATH, IMAGE_PATH, aspect_ratio_size
 from websim_core.emulator import Emulator, Fault
 from websim_core.emulator.__main__ import main as cli_main
+from websim_core.emulator.recording import MAX_RECORDED_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the real client sends: JSON text under a text/plain label.
@@ -455,6 +456,43 @@ async def test_separate_sessions_use_separate_connections(emulator: Emulator) ->
     assert emulator.connections == 3
 
 
+async def test_only_the_most_recent_requests_are_kept(session: aiohttp.ClientSession) -> None:
+    async with Emulator(max_recorded=3) as emulator:
+        for n in range(5):
+            await chat(session, emulator, chat_body(user(f"call {n}")))
+        said = [request.body["messages"][0]["content"] for request in emulator.requests]
+        assert said == ["call 2", "call 3", "call 4"]
+        assert [request.body["messages"][0]["content"] for request in emulator.requests[-2:]] == [
+            "call 3",
+            "call 4",
+        ]
+        assert emulator.requests[0] is emulator.requests[-3]
+        assert emulator.requests == list(emulator.requests)
+    async with Emulator(max_recorded=0) as silent:
+        assert (await chat(session, silent))[0] == 200
+        assert silent.requests == []
+
+
+async def test_a_flood_of_large_bodies_stays_under_the_byte_cap(
+    emulator: Emulator, session: aiohttp.ClientSession
+) -> None:
+    photo = "data:image/png;base64," + "A" * (6 * 2**20)
+    for n in range(10):  # 60 MiB sent in all
+        parts = [
+            {"type": "text", "text": f"photo {n}"},
+            {"type": "image_url", "image_url": {"url": photo}},
+        ]
+        # A stream, not bytes: aiohttp warns about sending large bytes bodies in one piece.
+        data = io.BytesIO(json.dumps(chat_body(user(parts))).encode())
+        url = emulator.base_url + CHAT_PATH
+        async with session.post(url, data=data, headers=TEXT_PLAIN) as response:
+            assert response.status == 200
+    recorded = sum(len(request.raw) for request in emulator.requests)
+    assert recorded == emulator.requests.raw_bytes <= MAX_RECORDED_BYTES
+    assert len(emulator.requests) == 5  # five of 6 MiB fit in 32 MiB; the oldest went first
+    assert emulator.requests[-1].body["messages"][0]["content"][0]["text"] == "photo 9"
+
+
 # -- strict HTTP parsing --------------------------------------------------------------------------
 
 
@@ -520,6 +558,8 @@ def test_constructor_refuses_bad_settings() -> None:
         Emulator(latency=-1)
     with pytest.raises(ValueError, match="image_long_side"):
         Emulator(image_long_side=5000)
+    with pytest.raises(ValueError, match="max_recorded"):
+        Emulator(max_recorded=-1)
 
 
 # -- TLS ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from websim_core import (
+    AttemptRecord,
     ImageResponse,
     Progress,
     RateLimitError,
@@ -121,10 +122,28 @@ async def test_the_deadline_stops_the_call_across_retries(emulator: Emulator) ->
     emulator.script("chat", *[Fault.hang(30)] * 4)
     async with WebsimClient(emulator.base_url, timeout=10) as client:
         started = time.perf_counter()
-        with pytest.raises(WebsimTimeoutError, match="deadline"):
+        with pytest.raises(WebsimTimeoutError) as caught:
             await client.chat(HELLO, deadline=0.6)
         elapsed = time.perf_counter() - started
     assert 0.55 <= elapsed < 1.2, elapsed
+    # The deadline the caller gave, not whatever fraction of it the last attempt had left.
+    assert str(caught.value) == "Websim did not answer within the 0.6 s deadline"
+
+
+async def test_each_attempt_is_timed_for_metrics(
+    emulator: Emulator, fast_retries: RetryPolicy
+) -> None:
+    emulator.script("chat", Fault.status(503), Fault.hang(0.2))
+    seen: list[AttemptRecord] = []
+    async with WebsimClient(
+        emulator.base_url, retry_policy=fast_retries, on_attempt=seen.append
+    ) as client:
+        await client.chat(HELLO)
+    assert [(r.attempt, r.outcome, r.status) for r in seen] == [
+        (1, "http_error", 503),
+        (2, "ok", 200),
+    ]
+    assert seen[0].seconds < 0.2 <= seen[1].seconds < 1
 
 
 def _closed_port() -> int:
@@ -202,6 +221,7 @@ async def test_a_dropped_connection_is_retried(
         ("image", Fault.missing_field(), "no image `url`"),
         ("chat", Fault.missing_field(), "no text `content`"),
         ("image", Fault.malformed_json(), "not JSON"),
+        ("chat", Fault.malformed_json(), "^Websim's chat reply was cut off or garbled"),
     ],
 )
 async def test_replies_breaking_the_contract(

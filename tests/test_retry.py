@@ -10,7 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from websim_core import RetryPolicy
-from websim_core.retry import is_retryable_status, parse_retry_after
+from websim_core.retry import (
+    is_retryable_status,
+    parse_retry_after,
+    retry_at_words,
+    wait_words,
+)
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524])
@@ -78,3 +83,25 @@ def test_no_header_is_no_hint() -> None:
 @given(st.floats(min_value=0, max_value=1e6, allow_nan=False))
 def test_seconds_are_read_back_as_written(seconds: float) -> None:
     assert parse_retry_after({"retry-after": repr(seconds)}) == seconds
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0.412, "1 s"),
+        (27.0, "27 s"),
+        (29.2, "30 s"),
+        (119.5, "120 s"),
+        (600, "10 min"),
+        (601, "11 min"),
+        (9000, "2.5 h"),
+    ],
+)
+def test_waits_are_told_in_whole_units_rounded_up(seconds: float, words: str) -> None:
+    assert wait_words(seconds) == words
+
+
+def test_the_time_to_try_again_is_never_early() -> None:
+    now = datetime(2026, 11, 24, 12, 0, 0, 700_000, tzinfo=UTC)
+    assert retry_at_words(2.5, now=now) == "try again after 12:00:04 UTC"  # 12:00:03.2 rounded up
+    assert retry_at_words(2.3, now=now) == "try again after 12:00:03 UTC"  # exactly 12:00:03

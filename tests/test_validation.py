@@ -13,6 +13,7 @@ from websim_core import ASPECT_RATIOS, InvalidRequestError, WebsimClient
 from websim_core.validation import (
     MAX_PROMPT_CHARS,
     MAX_REQUEST_BYTES,
+    check_request_size,
     validate_aspect_ratio,
     validate_messages,
     validate_model,
@@ -158,11 +159,108 @@ async def test_nothing_is_sent_when_input_is_bad(mocked: aioresponses) -> None:
 async def test_oversized_request_is_refused_before_sending(mocked: aioresponses) -> None:
     huge = "x" * MAX_REQUEST_BYTES
     async with WebsimClient() as client:
-        with pytest.raises(InvalidRequestError, match=r"^messages: the request would be 8\.0 MiB"):
+        with pytest.raises(InvalidRequestError) as caught:
             await client.chat([{"role": "user", "content": huge}])
         with pytest.raises(InvalidRequestError, match=r"^messages: must hold only JSON values"):
             await client.chat([{"role": "user", "content": "hi", "extra": object()}])
     assert mocked.requests == {}
+    # The app shows f"{field} {problem}": the problem must read on from the field's name.
+    error = caught.value
+    assert f"{error.field} {error.problem}" == (
+        "messages would make the request 8.1 MiB, over the 8 MiB limit; "
+        "send fewer or smaller images"
+    )
+
+
+def test_an_oversized_prompt_body_says_to_shorten_it() -> None:
+    body = b"x" * (10 * 2**20)
+    with pytest.raises(InvalidRequestError) as caught:
+        check_request_size(body, "prompt", "shorten it")
+    error = caught.value
+    assert f"{error.field} {error.problem}" == (
+        "prompt would make the request 10.0 MiB, over the 8 MiB limit; shorten it"
+    )
+    check_request_size(b"x" * MAX_REQUEST_BYTES, "prompt")  # at the limit is fine
+
+
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        (
+            [{"role": "user", "content": "ok"}, {"role": "user", "content": "bad \ud800 text"}],
+            "messages[1].content",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "fine"},
+                        {"type": "text", "text": "cut emoji \udc4d"},
+                    ],
+                }
+            ],
+            "messages[0].content[1].text",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "https://x/\ud83d"}}],
+                }
+            ],
+            "messages[0].content[0].image_url.url",
+        ),
+    ],
+)
+def test_a_lone_surrogate_is_refused_naming_the_field(messages: Any, field: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_messages(messages)
+    assert caught.value.field == field
+    assert "holds a character that is not valid text (U+D" in caught.value.problem
+    assert caught.value.problem.endswith("); remove it")
+    assert "codec" not in str(caught.value)
+
+
+def test_a_lone_surrogate_in_the_prompt_is_refused() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_prompt("a fox \ud800")
+    assert str(caught.value) == (
+        "prompt: holds a character that is not valid text (U+D800); remove it"
+    )
+
+
+async def test_a_lone_surrogate_is_never_sent_nor_a_codec_message(mocked: aioresponses) -> None:
+    async with WebsimClient() as client:
+        with pytest.raises(InvalidRequestError, match=r"^messages\[0\]\.content: holds"):
+            await client.chat([{"role": "user", "content": "hi \ud800"}])
+        # Outside the texts validation reads, the encoder's fallback words it the same way.
+        with pytest.raises(
+            InvalidRequestError, match=r"^messages: holds a character that is not valid text"
+        ):
+            await client.chat([{"role": "user", "content": "hi", "name": "\udfff"}])
+        with pytest.raises(InvalidRequestError, match=r"^prompt: holds"):
+            await client.generate_image("a fox \ud800")
+    assert mocked.requests == {}
+
+
+def test_a_field_prefix_names_the_callers_own_list() -> None:
+    history = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "   "},
+    ]
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_messages(history, field="history")
+    assert caught.value.field == "history[2].content"
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_messages([], field="history")
+    assert str(caught.value) == "history: must hold at least one message"
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_messages(
+            [{"role": "user", "content": [{"type": "text", "text": "\ud800"}]}], field="history"
+        )
+    assert caught.value.field == "history[0].content[0].text"
 
 
 json_values = st.recursive(

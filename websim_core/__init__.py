@@ -1,5 +1,6 @@
 """websim_core: an async client for Websim's chat and image API, and an emulator of it."""
 
+from .attempts import AttemptRecord
 from .catalog import ASPECT_RATIOS, CHAT_MODELS, IMAGE_MODELS
 from .client import WebsimClient
 from .errors import (
@@ -8,10 +9,12 @@ from .errors import (
     RateLimitError,
     ResponseFormatError,
     UpstreamError,
+    UpstreamPausedError,
     WebsimConnectionError,
     WebsimError,
     WebsimTimeoutError,
 )
+from .guard import GuardState, UpstreamGuard
 from .headers import build_headers
 from .ids import generate_project_id
 from .image_fetch import FetchedImage, ImageFetcher
@@ -25,8 +28,10 @@ __all__ = [
     "ASPECT_RATIOS",
     "CHAT_MODELS",
     "IMAGE_MODELS",
+    "AttemptRecord",
     "ConfigurationError",
     "FetchedImage",
+    "GuardState",
     "ImageFetcher",
     "ImageResponse",
     "InvalidRequestError",
@@ -36,6 +41,8 @@ __all__ = [
     "RetryPolicy",
     "Settings",
     "UpstreamError",
+    "UpstreamGuard",
+    "UpstreamPausedError",
     "Websim",
     "WebsimClient",
     "WebsimConnectionError",

@@ -5,33 +5,36 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from .attempts import AttemptObserver, AttemptRecord, Outcome
 from .catalog import API_PATHS, DEFAULT_ASPECT_RATIO, Kind
 from .errors import (
     InvalidRequestError,
     RateLimitError,
     ResponseFormatError,
     UpstreamError,
+    UpstreamPausedError,
     WebsimConnectionError,
     WebsimError,
     WebsimTimeoutError,
 )
+from .guard import UpstreamGuard
 from .headers import build_headers
 from .progress import Progress, ProgressCallback, stream_progress
 from .replies import ImageResponse, describe_error_body, parse_chat_reply, parse_image_reply
-from .retry import RetryPolicy, is_retryable_status, parse_retry_after
+from .retry import RetryPolicy, is_retryable_status, parse_retry_after, retry_at_words, wait_words
 from .settings import Settings
 from .validation import (
     Message,
     check_request_size,
+    check_text,
     validate_aspect_ratio,
     validate_messages,
     validate_model,
@@ -44,6 +47,7 @@ DEFAULT_POOL_SIZE = 100
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 # The wait between attempts, by name so that tests can record the waits instead of sitting them out.
 _sleep = asyncio.sleep
+T = TypeVar("T")
 
 
 class WebsimClient:
@@ -54,7 +58,9 @@ class WebsimClient:
     safe to share between many concurrent calls on one event loop.
 
     Arguments left as None come from the environment (see `Settings`); `retry_policy`, when
-    given, replaces the one built from `max_retries`.
+    given, replaces the one built from `max_retries`. `guard`, when given, holds every call back
+    while Websim has asked this server to wait or keeps refusing it (see `UpstreamGuard`).
+    `on_attempt` hears each attempt as an `AttemptRecord`, for metrics.
     """
 
     def __init__(
@@ -69,6 +75,8 @@ class WebsimClient:
         retry_policy: RetryPolicy | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
         ssl: ssl.SSLContext | bool = True,
+        guard: UpstreamGuard | None = None,
+        on_attempt: AttemptObserver | None = None,
     ) -> None:
         self.settings = (settings or Settings.from_env()).with_overrides(
             base_url=base_url,
@@ -82,6 +90,8 @@ class WebsimClient:
             raise ValueError("pool_size must be at least 1")
         self._pool_size = pool_size
         self._ssl = ssl
+        self.guard = guard
+        self._on_attempt = on_attempt
         self._headers = {
             kind: build_headers(kind, self.settings.extra_headers) for kind in API_PATHS
         }
@@ -150,9 +160,14 @@ class WebsimClient:
             "project_id": validate_project_id(project_id, "chat"),
             "messages": validate_messages(messages),
         }
-        body = _encode(payload, "messages")
-        reply = await self._post("chat", body, deadline=deadline, on_progress=on_progress)
-        return parse_chat_reply(reply)
+        body = _encode(payload, "messages", "send fewer or smaller images")
+        return await self._post(
+            "chat",
+            body,
+            lambda reply: parse_chat_reply(reply.body, content_type=reply.content_type),
+            deadline=deadline,
+            on_progress=on_progress,
+        )
 
     async def generate_image(
         self,
@@ -172,14 +187,19 @@ class WebsimClient:
             "prompt": prompt,
             "aspect_ratio": validate_aspect_ratio(aspect_ratio),
         }
-        body = _encode(payload, "prompt")
-        reply = await self._post("image", body, deadline=deadline, on_progress=on_progress)
-        return parse_image_reply(
-            reply,
-            prompt=prompt,
-            aspect_ratio=payload["aspect_ratio"],
-            model=model,
-            project_id=payload["project_id"],
+        body = _encode(payload, "prompt", "shorten it")
+        return await self._post(
+            "image",
+            body,
+            lambda reply: parse_image_reply(
+                reply.body,
+                prompt=prompt,
+                aspect_ratio=payload["aspect_ratio"],
+                model=model,
+                project_id=payload["project_id"],
+            ),
+            deadline=deadline,
+            on_progress=on_progress,
         )
 
     def chat_stream(
@@ -222,30 +242,43 @@ class WebsimClient:
         self,
         kind: Kind,
         body: bytes,
+        parse: Callable[[_Reply], T],
         *,
         deadline: float | None,
         on_progress: ProgressCallback | None,
-    ) -> bytes:
-        """POST `body` to the `kind` endpoint, retrying by the policy; the 2xx reply's body."""
+    ) -> T:
+        """POST `body` to the `kind` endpoint, retrying by the policy; `parse` of the 2xx reply."""
         if deadline is not None and not deadline > 0:
             raise InvalidRequestError("deadline", "must be more than 0 seconds")
         session = self._open_session()
         loop = asyncio.get_running_loop()
         give_up_at = None if deadline is None else loop.time() + deadline
         policy = self.retry_policy
+        probe: object | None = None  # the guard's token, when this call's 429 paused it
         for attempt in range(1, policy.attempts + 1):
+            self._check_guard(kind, attempt, probe)
             if on_progress is not None:
                 on_progress(Progress("sending", attempt, policy.attempts))
-            time_limit = self._attempt_timeout
+            time_limit, cut_to_deadline = self._attempt_timeout, None
             if give_up_at is not None:
                 # Never 0: aiohttp reads a total of 0 as "no timeout at all".
                 remaining = max(give_up_at - loop.time(), 0.001)
                 if remaining < self.settings.timeout:
                     time_limit = aiohttp.ClientTimeout(total=remaining)
-            outcome = await self._attempt(session, kind, body, time_limit)
-            if isinstance(outcome, bytes):
-                return outcome
+                    cut_to_deadline = deadline
+            started = loop.time()
+            outcome = await self._attempt(session, kind, body, time_limit, cut_to_deadline)
+            probe = self._record_reply(outcome)
+            if isinstance(outcome, _Reply):
+                try:
+                    result = parse(outcome)
+                except ResponseFormatError:
+                    self._observe(kind, attempt, "bad_reply", outcome.status, started)
+                    raise
+                self._observe(kind, attempt, "ok", outcome.status, started)
+                return result
             failure = outcome
+            self._observe(kind, attempt, failure.outcome, failure.status, started)
             if not failure.retryable or attempt == policy.attempts:
                 raise failure.error(attempts=attempt)
             delay = failure.retry_after
@@ -255,6 +288,8 @@ class WebsimClient:
                 delay = policy.backoff(attempt - 1)
             if give_up_at is not None and loop.time() + delay >= give_up_at:
                 raise failure.error(attempts=attempt, deadline=deadline)
+            # Checked before the wait too: a call the guard holds back hears so now, not after it.
+            self._check_guard(kind, attempt + 1, probe)
             if on_progress is not None:
                 on_progress(
                     Progress("retrying", attempt + 1, policy.attempts, delay, failure.reason)
@@ -262,14 +297,46 @@ class WebsimClient:
             await _sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def _check_guard(self, kind: Kind, attempt: int, probe: object | None) -> None:
+        """Raise `UpstreamPausedError` if the guard holds attempt number `attempt` back."""
+        if self.guard is None:
+            return
+        try:
+            self.guard.check(probe)
+        except UpstreamPausedError:
+            self._observe(kind, attempt, "paused", 0, None)
+            raise
+
+    def _record_reply(self, outcome: _Reply | _Failure) -> object | None:
+        """Tell the guard about a reply's status; its token if this reply paused it."""
+        if self.guard is None or not outcome.status:
+            return None
+        if isinstance(outcome, _Reply):
+            return self.guard.record(outcome.status)
+        return self.guard.record(
+            outcome.status, detail=outcome.detail, retry_after=outcome.retry_after
+        )
+
+    def _observe(
+        self, kind: Kind, attempt: int, outcome: Outcome, status: int, started: float | None
+    ) -> None:
+        if self._on_attempt is None:
+            return
+        seconds = 0.0 if started is None else asyncio.get_running_loop().time() - started
+        self._on_attempt(AttemptRecord(kind, attempt, outcome, status, seconds))
+
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
         kind: Kind,
         body: bytes,
         time_limit: aiohttp.ClientTimeout,
-    ) -> bytes | _Failure:
-        """One request: the reply body on success, or what went wrong."""
+        cut_to_deadline: float | None,
+    ) -> _Reply | _Failure:
+        """One request: the reply on success, or what went wrong.
+
+        `cut_to_deadline` is the caller's deadline when `time_limit` was shortened to fit it.
+        """
         url = self._urls[kind]
         try:
             async with session.post(
@@ -281,22 +348,51 @@ class WebsimClient:
                 # A redirected POST turns into a GET and loses its body: report it instead.
                 allow_redirects=False,
             ) as response:
-                data = await _read_body(response)
+                try:
+                    data = await _read_body(response)
+                except ResponseFormatError as error:
+                    return _Failure(
+                        reason="reply too large",
+                        message=str(error),
+                        error_type=ResponseFormatError,
+                        outcome="bad_reply",
+                        status=response.status,
+                        retryable=False,
+                    )
                 if 200 <= response.status < 300:
-                    return data
+                    content_type = response.headers.get("Content-Type", "")
+                    return _Reply(response.status, data, content_type)
                 return _status_failure(response, data)
         except TimeoutError:
+            if cut_to_deadline is not None:
+                # The limit was what was left of the caller's deadline: name the deadline, not
+                # the leftover fraction of a second that nobody asked for.
+                message = f"Websim did not answer within the {cut_to_deadline:g} s deadline"
+            else:
+                message = f"Websim did not answer within {time_limit.total:.3g} s"
             return _Failure(
                 reason="timed out",
-                message=f"Websim did not answer within {time_limit.total:.3g} s",
+                message=message,
                 error_type=WebsimTimeoutError,
+                outcome="timeout",
+                at_deadline=cut_to_deadline is not None,
             )
         except aiohttp.ClientError as error:
             return _Failure(
                 reason="connection failed",
                 message=describe_client_error(error, url),
                 error_type=WebsimConnectionError,
+                outcome="connection_error",
             )
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """A 2xx reply, read whole; the content type helps tell a cut-off reply from plain text."""
+
+    status: int
+    body: bytes
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -306,21 +402,22 @@ class _Failure:
     reason: str
     message: str
     error_type: type[WebsimError]
+    outcome: Outcome
     status: int = 0
     detail: str = ""
     retryable: bool = True
     retry_after: float | None = None
+    at_deadline: bool = False
+    """The message already says the caller's deadline ran out."""
 
     def error(
         self, *, attempts: int, asked_wait: float | None = None, deadline: float | None = None
     ) -> WebsimError:
         message = self.message
         if asked_wait is not None:
-            at = datetime.now(UTC) + timedelta(seconds=asked_wait)
-            message += (
-                f"; Websim asks to wait {_duration(asked_wait)}: try again after {at:%H:%M:%S} UTC"
-            )
-        elif deadline is not None:
+            wait = wait_words(asked_wait)
+            message += f"; Websim asks to wait {wait}: {retry_at_words(asked_wait)}"
+        elif deadline is not None and not self.at_deadline:
             message += f"; no time left in the {deadline:g} s deadline to retry"
         if attempts > 1:
             message += f" (after {attempts} attempts)"
@@ -347,6 +444,7 @@ def _status_failure(response: aiohttp.ClientResponse, body: bytes) -> _Failure:
         reason="rate limited (429)" if status == 429 else f"Websim answered {status}",
         message=message,
         error_type=RateLimitError if status == 429 else UpstreamError,
+        outcome="http_error",
         status=status,
         detail=detail,
         retryable=is_retryable_status(status),
@@ -386,18 +484,17 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
-def _encode(payload: dict[str, Any], field: str) -> bytes:
+def _encode(payload: dict[str, Any], field: str, size_hint: str) -> bytes:
     try:
-        body = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode()
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise InvalidRequestError(field, f"must hold only JSON values ({error})") from None
-    check_request_size(body, field)
+    try:
+        body = text.encode()
+    except UnicodeEncodeError:
+        # Validation checks the texts a person typed; a lone surrogate anywhere else ends here,
+        # and check_text names it instead of the codec's message.
+        check_text(text, field)
+        raise
+    check_request_size(body, field, size_hint)
     return body
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

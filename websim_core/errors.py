@@ -44,6 +44,12 @@ class RateLimitError(UpstreamError):
     """Raised on 429 once retries run out, or when Websim asks for a wait longer than the cap."""
 
 
+class UpstreamPausedError(UpstreamError):
+    """Raised without sending while an `UpstreamGuard` holds calls back after Websim said wait
+    (429) or kept refusing (401/403): `.status` and `.detail` are that reply's, `.retry_after`
+    the seconds until calls go out again."""
+
+
 class WebsimConnectionError(WebsimError):
     """Raised when Websim cannot be reached: refused, reset, DNS or TLS failure, after retries."""
 

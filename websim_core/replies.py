@@ -39,8 +39,12 @@ class ImageResponse:
         return "\n".join(f"![{alt}]({url})" for url in self.images)
 
 
-def parse_chat_reply(body: bytes) -> str:
-    """The reply text: `content` of a JSON reply, or the body itself when it is plain text."""
+def parse_chat_reply(body: bytes, *, content_type: str = "") -> str:
+    """The reply text: `content` of a JSON reply, or the body itself when it is plain text.
+
+    A body that starts like JSON, or is labelled JSON by `content_type`, yet does not parse was
+    cut off on the way: an error, never half a reply shown as if it were whole.
+    """
     text = _decode(body)
     try:
         data: Any = json.loads(text)
@@ -48,6 +52,10 @@ def parse_chat_reply(body: bytes) -> str:
         if _looks_like_html(body):
             raise ResponseFormatError(
                 f"Websim sent {describe_html(body)} instead of a chat reply"
+            ) from None
+        if text.lstrip().startswith(("{", "[")) or _is_json_type(content_type):
+            raise ResponseFormatError(
+                "Websim's chat reply was cut off or garbled: it is not valid JSON"
             ) from None
         # Not JSON: Websim has answered plain text at times, and that text is the reply.
         data = {"content": text}
@@ -125,6 +133,11 @@ def _json_message(data: Any) -> str:
             if nested:
                 return nested
     return ""
+
+
+def _is_json_type(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def _looks_like_html(body: bytes) -> bool:

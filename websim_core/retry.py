@@ -6,7 +6,7 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 # 408 and 409 are transient by definition, 429 asks us to come back, and 5xx covers Cloudflare's
@@ -65,6 +65,26 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def wait_words(seconds: float) -> str:
+    """A wait as a person reads it, rounded up to whole units: "27 s", "10 min", "2.5 h"."""
+    if seconds < 120:
+        return f"{math.ceil(seconds)} s"
+    if seconds < 7200:
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def retry_at_words(seconds: float, now: datetime | None = None) -> str:
+    """The words "try again after HH:MM:SS UTC" for a wait of `seconds` from `now`.
+
+    Rounded up to the next whole second: a person who retries at the time shown is never early.
+    """
+    at = (now or datetime.now(UTC)) + timedelta(seconds=seconds)
+    if at.microsecond:
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
+    return f"try again after {at:%H:%M:%S} UTC"
 
 
 def _number(text: str | None) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,37 +24,51 @@ ROLES = ("system", "user", "assistant")
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_PROMPT_CHARS = 4000
 _IMAGE_URL_PREFIXES = ("data:image/", "https://", "http://")
+# A lone surrogate (from a broken paste or a JavaScript string cut mid-emoji) has no UTF-8 form.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Message = Mapping[str, Any]
 
 
-def validate_messages(messages: object) -> list[Message]:
+def validate_messages(messages: object, *, field: str = "messages") -> list[Message]:
     """The messages as given, once each is a {role, content} mapping with something to say.
 
     Content is a string or a list of OpenAI-style parts (`text`, `image_url`); parts are passed
-    on unchanged.
+    on unchanged. Errors name the place under `field`, such as `messages[1].content`; a caller
+    checking a history of its own passes `field="history"` to get `history[1].content`.
     """
     if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
-        raise InvalidRequestError("messages", "must be a list of {role, content} messages")
+        raise InvalidRequestError(field, "must be a list of {role, content} messages")
     if not messages:
-        raise InvalidRequestError("messages", "must hold at least one message")
+        raise InvalidRequestError(field, "must hold at least one message")
     for index, message in enumerate(messages):
-        field = f"messages[{index}]"
+        where = f"{field}[{index}]"
         if not isinstance(message, Mapping):
-            raise InvalidRequestError(field, "must be a {role, content} mapping")
+            raise InvalidRequestError(where, "must be a {role, content} mapping")
         role = message.get("role")
         if role not in ROLES:
             raise InvalidRequestError(
-                f"{field}.role", f"must be one of {_listing(ROLES)}, not {role!r}"
+                f"{where}.role", f"must be one of {_listing(ROLES)}, not {role!r}"
             )
-        _check_content(message.get("content"), f"{field}.content")
+        _check_content(message.get("content"), f"{where}.content")
     return list(messages)
+
+
+def check_text(text: str, field: str) -> None:
+    """Refuse text holding a lone surrogate, which no request can carry, naming the character."""
+    match = _SURROGATE.search(text)
+    if match:
+        raise InvalidRequestError(
+            field,
+            f"holds a character that is not valid text (U+{ord(match.group()):04X}); remove it",
+        )
 
 
 def _check_content(content: object, field: str) -> None:
     if isinstance(content, str):
         if not content.strip():
             raise InvalidRequestError(field, "must not be blank")
+        check_text(content, field)
         return
     if not isinstance(content, Sequence) or isinstance(content, bytes):
         raise InvalidRequestError(field, "must be text or a list of text and image_url parts")
@@ -64,6 +80,7 @@ def _check_content(content: object, field: str) -> None:
             text = part.get("text")
             if not isinstance(text, str):
                 raise InvalidRequestError(f"{part_field}.text", "must be a string")
+            check_text(text, f"{part_field}.text")
             says_something = says_something or bool(text.strip())
         elif kind == "image_url":
             image = part.get("image_url")
@@ -72,6 +89,7 @@ def _check_content(content: object, field: str) -> None:
                 raise InvalidRequestError(
                     f"{part_field}.image_url.url", "must be a data:image/... or http(s) URL"
                 )
+            check_text(url, f"{part_field}.image_url.url")
             says_something = True
         else:
             raise InvalidRequestError(
@@ -92,6 +110,7 @@ def validate_prompt(prompt: object) -> str:
         raise InvalidRequestError(
             "prompt", f"is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}"
         )
+    check_text(prompt, "prompt")
     return prompt
 
 
@@ -136,13 +155,19 @@ def validate_project_id(project_id: object, kind: Kind) -> str:
     return project_id
 
 
-def check_request_size(body: bytes, field: str) -> None:
-    """Refuse a request body over MAX_REQUEST_BYTES, blaming `field` for its size."""
+def check_request_size(body: bytes, field: str, hint: str = "make it smaller") -> None:
+    """Refuse a request body over MAX_REQUEST_BYTES, blaming `field` and saying what to do.
+
+    The problem reads on from the field's name ("messages would make the request ..."), as
+    callers show `f"{error.field} {error.problem}"`.
+    """
     if len(body) > MAX_REQUEST_BYTES:
+        # Rounded up, so that a body just over the limit never reads "8.0 MiB, over 8 MiB".
+        mebibytes = math.ceil(len(body) / 2**20 * 10) / 10
         raise InvalidRequestError(
             field,
-            f"the request would be {len(body) / 2**20:.1f} MiB; the limit is "
-            f"{MAX_REQUEST_BYTES / 2**20:.0f} MiB",
+            f"would make the request {mebibytes:.1f} MiB, over the "
+            f"{MAX_REQUEST_BYTES / 2**20:.0f} MiB limit; {hint}",
         )
 
 

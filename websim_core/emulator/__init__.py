@@ -8,6 +8,7 @@ Run it on its own with ``python -m websim_core.emulator --port 8765``.
 """
 
 from websim_core.emulator.faults import Fault, FaultType
-from websim_core.emulator.server import Emulator, RecordedRequest
+from websim_core.emulator.recording import RecordedRequest, RequestLog
+from websim_core.emulator.server import Emulator
 
-__all__ = ["Emulator", "Fault", "FaultType", "RecordedRequest"]
+__all__ = ["Emulator", "Fault", "FaultType", "RecordedRequest", "RequestLog"]

@@ -12,7 +12,6 @@ import json
 import random
 import ssl
 from collections import deque
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, cast, get_args
 
@@ -22,6 +21,12 @@ from websim_core.catalog import CHAT_PATH, IMAGE_PATH, Kind
 from websim_core.emulator.answers import chat_answer, error_response, image_answer
 from websim_core.emulator.faults import RANDOM_FAULTS, Fault, fault_response
 from websim_core.emulator.images import MAX_IMAGE_SIDE, render_png
+from websim_core.emulator.recording import (
+    DEFAULT_MAX_RECORDED,
+    MAX_RECORDED_BYTES,
+    RecordedRequest,
+    RequestLog,
+)
 
 FAULTS_PATH: Final = "/emulator/faults"
 # Chat bodies carry base64 images; aiohttp's 1 MiB default would refuse ordinary photos.
@@ -30,19 +35,14 @@ MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 SHUTDOWN_TIMEOUT: Final = 0.5
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One API request as the emulator received it, faulted or not."""
-
-    kind: Kind
-    headers: dict[str, str]
-    body: Any
-    raw: bytes
-    peer: tuple[str, int]
-
-
 class Emulator:
-    """Serves the chat and image endpoints on loopback; queue `Fault`s to make them misbehave."""
+    """Serves the chat and image endpoints on loopback; queue `Fault`s to make them misbehave.
+
+    `requests` holds the recent API requests, oldest first, faulted ones included: at most
+    `max_recorded` of them and 32 MiB (`MAX_RECORDED_BYTES`) of raw bodies in all, the oldest
+    dropped first, so that a long demo or standalone run does not keep every photo it was sent.
+    It indexes and slices like a list, and compares equal to a list of the same requests.
+    """
 
     def __init__(
         self,
@@ -52,6 +52,7 @@ class Emulator:
         seed: int | None = None,
         ssl_context: ssl.SSLContext | None = None,
         image_long_side: int = 512,
+        max_recorded: int = DEFAULT_MAX_RECORDED,
     ) -> None:
         if latency < 0:
             raise ValueError("latency: must be >= 0 seconds")
@@ -59,10 +60,12 @@ class Emulator:
             raise ValueError("fault_rate: must be between 0 and 1")
         if not 1 <= image_long_side <= MAX_IMAGE_SIDE:
             raise ValueError(f"image_long_side: must be 1 to {MAX_IMAGE_SIDE} pixels")
+        if max_recorded < 0:
+            raise ValueError("max_recorded: must be >= 0")
         self.latency = latency
         self.fault_rate = fault_rate
         self.image_long_side = image_long_side
-        self.requests: list[RecordedRequest] = []
+        self.requests = RequestLog(max_recorded, MAX_RECORDED_BYTES)
         self._ssl_context = ssl_context
         self._random = random.Random(seed)
         self._scripted: dict[Kind, deque[Fault]] = {"chat": deque(), "image": deque()}
@@ -131,6 +134,11 @@ class Emulator:
     def connections(self) -> int:
         """Distinct TCP connections that carried API requests: proves a client reuses them."""
         return len(self._peers)
+
+    @property
+    def in_flight(self) -> int:
+        """API requests being answered now; one whose client hung up is no longer counted."""
+        return len(self._in_flight)
 
     # -- faults ----------------------------------------------------------------------------------
 
