@@ -1,15 +1,14 @@
-"""The chat history as the page shows it, and as Websim and the exports need it.
+"""The chat history as the page shows it, and as Websim needs it.
 
 The page holds Gradio 6 messages: `{"role", "content": [parts], "metadata"?}` where a part is
 `{"type": "text", "text"}` or `{"type": "file", "file": {"path", "mime_type", ...}}`. Messages with
 a `metadata` title are notes for the person at the page (a pending reply, an error) and are never
-sent to Websim nor exported.
+sent to Websim nor exported (the exports, built in the browser, are in `studio.exports`).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -163,35 +162,3 @@ def _file_path(part: Mapping[str, Any]) -> str | None:
         path = file.get("path") or file.get("url")
         return str(path) if path else None
     return None
-
-
-def to_markdown(history: Sequence[ChatMessage], system_prompt: str, model: str) -> str:
-    """The conversation as a Markdown document; attached images are named, not embedded."""
-    lines = ["# Websim Studio conversation", "", f"Model: `{model}`", ""]
-    if system_prompt.strip():
-        lines += ["## System", "", system_prompt.strip(), ""]
-    for message in history:
-        if is_note(message):
-            continue
-        lines += ["## You" if message.get("role") == "user" else "## Websim", ""]
-        text = text_of(message)
-        if text:
-            lines += [text, ""]
-        for path in files_of(message):
-            lines += [f"![attached image]({Path(path).name})", ""]
-    return "\n".join(lines)
-
-
-def to_json(
-    history: Sequence[ChatMessage], system_prompt: str, model: str, *, uploads: Path | None = None
-) -> str:
-    """The conversation as JSON: the model and the exact messages Websim is sent.
-
-    Its `messages` (without the system one) can be passed back as the `/chat` API's history.
-    """
-    document = {
-        "model": model,
-        "system_prompt": system_prompt.strip(),
-        "messages": to_websim_messages(history, uploads=uploads),
-    }
-    return json.dumps(document, ensure_ascii=False, indent=2)

@@ -7,18 +7,23 @@ goes to tests/artifacts/<test name>.png.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from gradio_client import Client
+from PIL import Image
+from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
 
 from tests.app_process import LOCAL, running_app
+from websim_core.catalog import DEFAULT_CHAT_MODEL
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -39,22 +44,27 @@ EMULATOR_LINE = re.compile(r"Offline demo: Websim emulator serving on (http://\S
 
 @dataclass(frozen=True)
 class RunningStudio:
-    """`python app.py --demo` serving the page at `url`, its emulator at `emulator_url`."""
+    """`python app.py --demo` serving the page at `url`, its emulator at `emulator_url`.
+
+    Its temporary folder (TMPDIR) is `files`: whatever the server writes, it writes there.
+    """
 
     url: str
     emulator_url: str
+    files: Path
 
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
     """The app started once for this module, stopped after its last test."""
     log = tmp_path_factory.mktemp("studio") / "app.log"
-    with running_app(["--demo"], log, WEBSIM_STUDIO_SECRET=SECRET) as app:
+    files = tmp_path_factory.mktemp("studio-files")
+    with running_app(["--demo"], log, WEBSIM_STUDIO_SECRET=SECRET, TMPDIR=str(files)) as app:
         # Printed before the server starts, so it is in the log once the page answers.
         found = EMULATOR_LINE.search(app.output())
         if found is None:
             pytest.fail(f"app.py --demo did not say where its emulator is:\n{app.output()}")
-        yield RunningStudio(app.url, found.group(1))
+        yield RunningStudio(app.url, found.group(1), files)
 
 
 @pytest.fixture(scope="module")
@@ -242,23 +252,125 @@ def test_undo_takes_the_turn_back_and_puts_its_text_in_the_box(page: Page) -> No
     expect(draft_box(page)).to_have_value("Oops, wrong words")
 
 
-def test_the_exports_hold_the_conversation(page: Page) -> None:
-    send_and_wait_for_reply(page, "Export this")
+def attach(page: Page, image: Path) -> None:
+    """Attach `image` to the draft through the clip's file input, and wait for its upload."""
+    page.locator("#draft input[type=file]").set_input_files(image)
+    expect(page.locator("#draft").get_by_role("listitem", name="File thumbnail")).to_have_count(1)
 
-    with page.expect_download() as markdown_download:
-        page.get_by_role("button", name="Export Markdown").click()
-    markdown = Path(markdown_download.value.path()).read_text(encoding="utf-8")
-    with page.expect_download() as json_download:
-        page.get_by_role("button", name="Export JSON").click()
-    document = json.loads(Path(json_download.value.path()).read_text(encoding="utf-8"))
 
-    assert markdown_download.value.suggested_filename.endswith(".md")
-    assert "## You\n\nExport this\n" in markdown
-    assert "## Websim\n\nEmulator reply to 1 message. You said: Export this\n" in markdown
-    assert document["messages"] == [
-        {"role": "user", "content": "Export this"},
-        {"role": "assistant", "content": "Emulator reply to 1 message. You said: Export this"},
+def export(page: Page, button: str) -> tuple[str, str]:
+    """Click an export button: the downloaded file's suggested name and its text."""
+    with page.expect_download() as download:
+        page.get_by_role("button", name=button, exact=True).click()
+    return download.value.suggested_filename, Path(download.value.path()).read_text("utf-8")
+
+
+# Folded to ASCII and cut at the last word break within 40 characters.
+ASKED = "Describe this café photo in lavish detail, please"
+ASKED_SLUG = "describe-this-cafe-photo-in-lavish"
+ANSWERED = f"Emulator reply to 1 message. You said: {ASKED} (with 1 image)"
+
+
+def test_the_exports_are_built_in_the_browser_and_hold_the_conversation(
+    page: Page,
+    studio: RunningStudio,
+    faults: FaultQueue,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = tmp_path / "red dot.png"
+    Image.new("RGB", (3, 2), (200, 10, 10)).save(image)
+    attach(page, image)
+    send(page, ASKED)
+    expect(bot_messages(page)).to_have_text([ANSWERED])
+    expect(draft_box(page)).to_be_enabled()
+    # The exports take the system prompt as it is now, whatever the turns were sent with.
+    page.get_by_label("System prompt").fill("Be brief.")
+    # A failed turn leaves its error note in the conversation; the exports leave it out.
+    faults("chat", {"type": "status", "code": 400, "message": "messages must alternate"})
+    send(page, "This one fails")
+    expect(bot_messages(page).last).to_contain_text("Not sent")
+    expect(draft_box(page)).to_be_enabled()
+    days = {date.today().isoformat()}
+    server_calls: list[Request] = []
+    page.on("request", lambda request: server_calls.append(request))
+
+    markdown_name, markdown = export(page, "Export Markdown")
+    json_name, json_text = export(page, "Export JSON")
+
+    days.add(date.today().isoformat())
+    assert markdown_name in {f"websim-chat-{day}-{ASKED_SLUG}.md" for day in days}
+    assert json_name == markdown_name.removesuffix(".md") + ".json"
+    assert markdown == "\n".join(
+        [
+            "# Websim Studio conversation",
+            "",
+            f"Model: `{DEFAULT_CHAT_MODEL}`",
+            "",
+            "## System",
+            "",
+            "Be brief.",
+            "",
+            "## You",
+            "",
+            ASKED,
+            "",
+            "![attached image](red dot.png)",
+            "",
+            "## Websim",
+            "",
+            ANSWERED,
+            "",
+            "## You",
+            "",
+            "This one fails",
+            "",
+        ]
+    )
+    document = json.loads(json_text)
+    inlined = "data:image/png;base64," + base64.b64encode(image.read_bytes()).decode()
+    assert document == {
+        "model": DEFAULT_CHAT_MODEL,
+        "system_prompt": "Be brief.",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": ASKED},
+                    {"type": "image_url", "image_url": {"url": inlined}},
+                ],
+            },
+            {"role": "assistant", "content": ANSWERED},
+            {"role": "user", "content": "This one fails"},
+        ],
+    }
+    # No server event ran for the exports: the one request was the browser fetching the image
+    # it inlines, and the server holds the uploaded image but no export.
+    assert [(call.method, call.url.rsplit("/", 1)[-1]) for call in server_calls] == [
+        ("GET", "red%20dot.png")
     ]
+    assert "red dot.png" in {path.name for path in studio.files.rglob("*")}
+    assert [*studio.files.rglob("*.md"), *studio.files.rglob("*.json")] == []
+    # What the JSON export holds is a history the `/chat` API takes back.
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    client = Client(studio.url, verbose=False, download_files=str(tmp_path), ssl_verify=False)
+    try:
+        reply = client.predict("And now?", document["messages"], api_name="/chat")
+    finally:
+        client.close()
+    assert reply == "Emulator reply to 4 messages. You said: And now?"
+
+
+def test_with_nothing_said_an_export_says_so_and_downloads_nothing(page: Page) -> None:
+    downloads: list[Any] = []
+    page.on("download", lambda download: downloads.append(download))
+
+    page.get_by_role("button", name="Export JSON", exact=True).click()
+
+    notice = page.get_by_role("status").filter(has_text="Nothing to export yet")
+    expect(notice).to_be_visible()
+    expect(notice).to_be_hidden()  # by itself, a few seconds later
+    assert downloads == []
 
 
 # -- Image --------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
-"""The chat history as Websim, the Markdown export and the JSON export see it."""
+"""The chat history as Websim sees it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,6 @@ from studio.conversation import (
     assistant_message,
     error_note,
     progress_note,
-    to_json,
-    to_markdown,
     to_websim_messages,
     user_message,
     without_trailing_notes,
@@ -66,27 +63,3 @@ def test_api_style_messages_pass_through() -> None:
 def test_trailing_notes_are_dropped_before_a_new_turn(conversation: list[dict]) -> None:
     assert without_trailing_notes(conversation) == conversation[:4]
     assert without_trailing_notes(conversation[:2]) == conversation[:1]
-
-
-def test_markdown_export_reads_as_a_transcript(conversation: list[dict]) -> None:
-    markdown = to_markdown(conversation, "Be kind", "gemini-1.5-pro")
-
-    assert markdown.splitlines()[:3] == [
-        "# Websim Studio conversation",
-        "",
-        "Model: `gemini-1.5-pro`",
-    ]
-    assert "## System\n\nBe kind" in markdown
-    assert "## You\n\nHello again\n\n![attached image](cat.png)" in markdown
-    assert "## Websim\n\nHi! A cat." in markdown
-    assert "502" not in markdown and "Waiting" not in markdown
-
-
-def test_json_export_can_be_sent_back_as_api_history(
-    conversation: list[dict], tmp_path: Path
-) -> None:
-    document = json.loads(to_json(conversation, "Be kind", "gemini-1.5-pro", uploads=tmp_path))
-
-    assert document["model"] == "gemini-1.5-pro"
-    assert document["system_prompt"] == "Be kind"
-    assert document["messages"] == to_websim_messages(conversation, uploads=tmp_path)
