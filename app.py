@@ -10,6 +10,7 @@ import asyncio
 import html
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,15 +18,21 @@ from typing import Any
 
 # Gradio reports usage to its makers unless told not to; an offline demo should not try.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Every file the server keeps lives in one folder, removed when it stops: Gradio's uploads and
+# served files too, which it must be told before it is imported.
+os.environ["GRADIO_TEMP_DIR"] = os.path.join(tempfile.mkdtemp(prefix="websim-studio-"), "gradio")
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
+from studio.calls import Caller
 from studio.chat import ChatHandlers, EmptyMessageError
-from studio.conversation import History, to_json, to_markdown
+from studio.conversation import History
+from studio.exports import EXPORT_JSON_JS, EXPORT_MARKDOWN_JS
 from studio.failures import describe_failure
+from studio.identity import limit_key
 from studio.images import ImageHandlers
-from studio.rate_limit import SessionRateLimitError
+from studio.rate_limit import ClientRateLimitError
+from studio.server import build_server, serve
 from studio.services import Services
 from websim_core import WebsimError
 from websim_core.catalog import (
@@ -37,7 +44,6 @@ from websim_core.catalog import (
     IMAGE_MODELS,
 )
 from websim_core.emulator import Emulator
-from websim_core.validation import MAX_REQUEST_BYTES
 
 log = logging.getLogger("websim_studio")
 
@@ -53,7 +59,7 @@ CSS = """
 
 def build_demo(services: Services) -> gr.Blocks:
     """The page: a Chat tab and an Image tab, plus the `/chat` and `/generate_image` API."""
-    chat = ChatHandlers(services, uploads=Path(get_upload_folder()))
+    chat = ChatHandlers(services, uploads=services.files.gradio_cache)
     images = ImageHandlers(services)
     websim_calls: dict[str, Any] = {
         # Listeners wait on Websim, not the CPU: let many run at once, sharing one budget.
@@ -101,8 +107,12 @@ def build_demo(services: Services) -> gr.Blocks:
                 elem_id="draft",
             )
             with gr.Row():
-                export_md = gr.DownloadButton("Export Markdown", size="sm", variant="secondary")
-                export_json = gr.DownloadButton("Export JSON", size="sm", variant="secondary")
+                export_md = gr.Button(
+                    "Export Markdown", size="sm", variant="secondary", elem_id="export-markdown"
+                )
+                export_json = gr.Button(
+                    "Export JSON", size="sm", variant="secondary", elem_id="export-json"
+                )
 
         with gr.Tab("Image", id="image"):
             with gr.Row():
@@ -162,25 +172,15 @@ def build_demo(services: Services) -> gr.Blocks:
         async def respond(
             history: History, system: str, chat_model: str, request: gr.Request
         ) -> AsyncIterator[History]:
-            async for updated in chat.respond(history, system, chat_model, _session(request)):
+            async for updated in chat.respond(history, system, chat_model, _caller(request)):
                 yield updated
 
-        def persist(history: History, system: str, chat_model: str) -> tuple[Any, ...]:
-            """Keep the conversation in the browser and refresh the two exports."""
-            state = {"history": history, "system_prompt": system, "model": chat_model}
-            markdown = to_markdown(history, system, chat_model)
-            try:
-                json_text = to_json(history, system, chat_model, uploads=chat.uploads)
-            except WebsimError:
-                json_text = to_json([], system, chat_model)
-            return (
-                state,
-                str(services.keep_file(markdown.encode(), ".md")),
-                str(services.keep_file(json_text.encode(), ".json")),
-            )
+        def persist(history: History, system: str, chat_model: str) -> dict[str, Any]:
+            """Keep the conversation in the browser, where a reload finds it."""
+            return {"history": history, "system_prompt": system, "model": chat_model}
 
         def finish(history: History, system: str, chat_model: str) -> tuple[Any, ...]:
-            return (*persist(history, system, chat_model), gr.MultimodalTextbox(interactive=True))
+            return persist(history, system, chat_model), gr.MultimodalTextbox(interactive=True)
 
         def restore(state: dict[str, Any] | None) -> tuple[Any, ...]:
             state = state if isinstance(state, dict) else {}
@@ -205,7 +205,10 @@ def build_demo(services: Services) -> gr.Blocks:
         private: dict[str, Any] = {"api_visibility": "private"}
         quick: dict[str, Any] = {"queue": False, **private}
         conversation = [chatbot, system_prompt, model]
-        saving = [saved, export_md, export_json]
+        saving = [saved]  # kept in the browser, encrypted: the server stores nothing
+        # The exports are built in the browser from these three: no server event, no file.
+        export_md.click(None, conversation, None, js=EXPORT_MARKDOWN_JS)
+        export_json.click(None, conversation, None, js=EXPORT_JSON_JS)
 
         def answer(trigger: Any) -> None:
             """After `trigger` put the turn in place: answer it, then save and unlock."""
@@ -232,9 +235,7 @@ def build_demo(services: Services) -> gr.Blocks:
         )
         # Read at each page load: `--demo` decides it after this page is built.
         demo.load(lambda: OFFLINE_NOTICE if services.offline else "", None, notice, **quick)
-        demo.load(restore, saved, conversation, **quick).then(
-            persist, conversation, saving, **quick
-        )
+        demo.load(restore, saved, conversation, **quick)
 
         # -- Image ------------------------------------------------------------------------
 
@@ -246,7 +247,7 @@ def build_demo(services: Services) -> gr.Blocks:
             request: gr.Request,
         ) -> AsyncIterator[tuple[Any, ...]]:
             collected = [(item[0], item[1]) for item in shown or []]
-            async for update in images.generate(text, ratio, chosen_model, _session(request)):
+            async for update in images.generate(text, ratio, chosen_model, _caller(request)):
                 message = html.escape(update.status)
                 if update.failed:
                     yield f"⚠️ {message}", gr.skip(), gr.skip(), gr.skip()
@@ -280,9 +281,9 @@ def build_demo(services: Services) -> gr.Blocks:
             {"role", "content"} messages (Websim keeps none), under `system_prompt`."""
             try:
                 return await chat.api_chat(
-                    message, history, model, system_prompt, _session(request)
+                    message, history, model, system_prompt, _caller(request, "api")
                 )
-            except (SessionRateLimitError, WebsimError) as error:
+            except (ClientRateLimitError, WebsimError) as error:
                 raise _api_error(error, services) from None
 
         async def generate_image_api(
@@ -294,9 +295,9 @@ def build_demo(services: Services) -> gr.Blocks:
             """An image of `prompt` in one of the eleven aspect ratios, as a PNG/JPEG/WebP file."""
             try:
                 path = await images.api_generate_image(
-                    prompt, aspect_ratio, model, _session(request)
+                    prompt, aspect_ratio, model, _caller(request, "api")
                 )
-            except (SessionRateLimitError, WebsimError) as error:
+            except (ClientRateLimitError, WebsimError) as error:
                 raise _api_error(error, services) from None
             return gr.FileData(path=str(path), orig_name=path.name)
 
@@ -306,20 +307,24 @@ def build_demo(services: Services) -> gr.Blocks:
     return demo
 
 
-def _session(request: gr.Request | None) -> str:
-    """Whom the rate limit counts: one browser tab or one API client."""
-    return (request.session_hash if request is not None else None) or "anonymous"
+def _caller(request: gr.Request | None, surface: str = "page") -> Caller:
+    """Whom the limits count: the client's address as the edge established it (see
+    studio.edge), never the session hash, which the caller chooses."""
+    client = request.client if request is not None else None
+    host = getattr(client, "host", None) or "unknown"
+    request_id = request.headers.get("x-request-id", "") if request is not None else ""
+    return Caller(limit_key(host), request_id, surface)
 
 
 def _index(index: int | tuple[int, int]) -> int:
     return index if isinstance(index, int) else index[0]
 
 
-def _api_error(error: WebsimError | SessionRateLimitError, services: Services) -> gr.Error:
+def _api_error(error: WebsimError | ClientRateLimitError, services: Services) -> gr.Error:
     return gr.Error(describe_failure(error, services.websim.base_url), print_exception=False)
 
 
-services = Services()
+services = Services(files_root=Path(os.environ["GRADIO_TEMP_DIR"]).parent)
 demo = build_demo(services)
 
 
@@ -340,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         help="answer from the bundled Websim emulator on loopback instead of WEBSIM_BASE_URL",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     if args.demo:
         base_url = start_emulator()
@@ -351,20 +356,11 @@ def main(argv: list[str] | None = None) -> None:
             "WEBSIM_STUDIO_SECRET is not set: conversations kept in browsers will not survive "
             "a restart of this server."
         )
-    demo.queue(
-        max_size=services.studio.queue_size,
-        default_concurrency_limit=services.studio.concurrency,
-        # Queue positions go out once a second rather than at every join and leave, which with
-        # hundreds waiting is a message to each of them per event.
-        status_update_rate=1,
-    ).launch(
-        # Gradio's queue also runs no more than max_threads events at once (40 by default),
-        # whatever the concurrency limit says.
-        max_threads=max(40, services.studio.concurrency),
-        app_kwargs={"lifespan": services.lifespan},
-        max_file_size=MAX_REQUEST_BYTES,
-        css=CSS,
-        footer_links=["api", "settings"],
+    application = build_server(demo, services, css=CSS, footer_links=["api", "settings"])
+    serve(
+        application,
+        host=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
     )
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from websim_core import InvalidRequestError, Progress, WebsimError
 from websim_core.catalog import DEFAULT_CHAT_MODEL
+from websim_core.validation import check_text, validate_messages
 
+from .calls import Caller, tracked
 from .conversation import (
     ChatMessage,
     History,
@@ -26,7 +28,7 @@ from .conversation import (
     without_trailing_notes,
 )
 from .failures import describe_failure
-from .rate_limit import SessionRateLimitError
+from .rate_limit import ClientRateLimitError
 from .services import Services
 
 
@@ -52,7 +54,7 @@ class ChatHandlers:
         return [*without_trailing_notes(history), user_message(text, files)]
 
     async def respond(
-        self, history: History, system_prompt: str, model: str, session: str
+        self, history: History, system_prompt: str, model: str, caller: Caller
     ) -> AsyncIterator[History]:
         """Answer the conversation's last user message, yielding the history as it changes.
 
@@ -62,14 +64,17 @@ class ChatHandlers:
         if not history or history[-1].get("role") != "user":
             return
         try:
-            messages = to_websim_messages(history, system_prompt, uploads=self.uploads)
-            self.services.limiter.check(session)
-            async for item in self.services.client.chat_stream(messages, model=model):
-                if isinstance(item, Progress):
-                    yield [*history, progress_note(str(item))]
-                else:
-                    yield [*history, assistant_message(item)]
-        except (SessionRateLimitError, WebsimError) as error:
+            async with tracked(self.services.metrics, "chat", caller):
+                messages = to_websim_messages(history, system_prompt or "", uploads=self.uploads)
+                await self.services.limiter.hit(caller.key)
+                async for item in self.services.client.chat_stream(
+                    messages, model=model, deadline=self.services.studio.deadline
+                ):
+                    if isinstance(item, Progress):
+                        yield [*history, progress_note(str(item))]
+                    else:
+                        yield [*history, assistant_message(item)]
+        except (ClientRateLimitError, WebsimError) as error:
             yield [*history, error_note(describe_failure(error, self.services.websim.base_url))]
 
     def retry_from(self, history: History, index: int) -> History:
@@ -90,21 +95,44 @@ class ChatHandlers:
 
     async def api_chat(
         self,
-        message: str,
-        history: list[dict[str, Any]] | None,
-        model: str,
-        system_prompt: str,
-        session: str,
+        message: object,
+        history: object,
+        model: object,
+        system_prompt: object,
+        caller: Caller,
     ) -> str:
         """One reply for programs.
 
+        Arguments are checked here, whatever their types, because programs send anything.
         Raises `WebsimError` when Websim fails or the input is unusable (before anything is
-        sent), and `SessionRateLimitError` when this session is over its share.
+        sent), and `ClientRateLimitError` when the caller is over its share.
         """
-        if not isinstance(message, str) or not message.strip():
-            raise InvalidRequestError("message", "must be non-blank text")
-        messages = to_websim_messages(
-            [*(history or []), {"role": "user", "content": message}], system_prompt
+        async with tracked(self.services.metrics, "chat", caller):
+            messages = api_messages(message, history, system_prompt)
+            if model is not None and not isinstance(model, str):
+                raise InvalidRequestError("model", "must be text, such as " + DEFAULT_CHAT_MODEL)
+            await self.services.limiter.hit(caller.key)
+            return await self.services.client.chat(
+                messages, model=model or DEFAULT_CHAT_MODEL, deadline=self.services.studio.deadline
+            )
+
+
+def api_messages(message: object, history: object, system_prompt: object) -> list[ChatMessage]:
+    """What Websim is sent for an API call: the system prompt, the history, then the message.
+
+    Problems are named as the caller wrote them: `history[2].content`, not the index in the
+    list Websim gets.
+    """
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidRequestError("message", "must be non-blank text")
+    check_text(message, "message")
+    if history is not None and not isinstance(history, list):
+        raise InvalidRequestError(
+            "history", "must be a list of {role, content} messages, or left out"
         )
-        self.services.limiter.check(session)
-        return await self.services.client.chat(messages, model=model or DEFAULT_CHAT_MODEL)
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise InvalidRequestError("system_prompt", "must be text, or left out")
+    earlier = to_websim_messages(history or [])
+    if earlier:
+        validate_messages(earlier, field="history")
+    return to_websim_messages([*earlier, {"role": "user", "content": message}], system_prompt or "")

@@ -1,17 +1,19 @@
 """The app's own settings, read from `WEBSIM_STUDIO_*` variables (README.md has the table).
 
 Where and how Websim is reached stays in `websim_core.Settings` (`WEBSIM_BASE_URL`, ...); these
-say how the web app shares that access between its users.
+say how the web app shares that access between its users, and what it lets one client spend.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from websim_core import ConfigurationError
+from websim_core.validation import MAX_REQUEST_BYTES
 
 # Listeners spend their time waiting on Websim, not computing, so hundreds can run at once.
 DEFAULT_CONCURRENCY = 512
@@ -19,6 +21,49 @@ DEFAULT_CONCURRENCY = 512
 DEFAULT_QUEUE_SIZE = 2048
 DEFAULT_REQUESTS_PER_MINUTE = 20
 DEFAULT_MAX_IMAGE_MB = 20
+# Just above Websim's own 8 MiB request cap, leaving room for Gradio's JSON around a message.
+DEFAULT_MAX_REQUEST_MB = MAX_REQUEST_BYTES / 2**20 + 1
+# Longest a user waits for one Websim call, retries included.
+DEFAULT_DEADLINE = 120.0
+DEFAULT_FILES_MB = 1024
+DEFAULT_FILES_MAX_AGE = 6 * 3600.0
+# A Hugging Face Space is reached through the Hub's proxies, which connect from private
+# addresses (10.x) and append the caller's address to X-Forwarded-For. Peers in the private
+# ranges are therefore trusted to say who they forward for; a public peer never is.
+DEFAULT_TRUSTED_PROXIES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class TrustedProxies:
+    """Who may tell us a client's address through X-Forwarded-For.
+
+    Either a number of proxy `hops` in front of the app (each appends the address it heard
+    from), or the `networks` those proxies connect from. Neither means no proxy is trusted.
+    """
+
+    hops: int = 0
+    networks: tuple[Network, ...] = ()
+
+    @classmethod
+    def parse(cls, value: str, name: str = "WEBSIM_STUDIO_TRUSTED_PROXIES") -> TrustedProxies:
+        """`"2"` (hops), `"10.0.0.0/8,fd00::/8"` (networks), or `""`/`"0"` (none)."""
+        value = value.strip()
+        if not value or value == "0":
+            return cls()
+        if value.isdigit():
+            return cls(hops=int(value))
+        networks = []
+        for item in value.split(","):
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ConfigurationError(
+                    f"{name} must be a number of hops or comma-separated networks such as "
+                    f"10.0.0.0/8, not {item.strip()!r}"
+                ) from None
+        return cls(networks=tuple(networks))
 
 
 @dataclass(frozen=True)
@@ -29,28 +74,54 @@ class StudioSettings:
     queue_size: int = DEFAULT_QUEUE_SIZE
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     max_image_mb: int = DEFAULT_MAX_IMAGE_MB
+    max_request_mb: float = DEFAULT_MAX_REQUEST_MB
+    deadline: float = DEFAULT_DEADLINE
+    trusted_proxies: TrustedProxies = field(
+        default_factory=lambda: TrustedProxies.parse(DEFAULT_TRUSTED_PROXIES)
+    )
+    # `memory://` keeps counts in this process; `redis://host:6379` shares them between replicas.
+    limits_storage: str = "memory://"
+    files_mb: int = DEFAULT_FILES_MB
+    files_max_age: float = DEFAULT_FILES_MAX_AGE
     # Encrypts the conversation kept in each browser; a fixed one keeps it across restarts.
     browser_secret: str = ""
     browser_secret_is_fixed: bool = False
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_mb * 2**20)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StudioSettings:
         """Settings from `WEBSIM_STUDIO_*` variables (of `os.environ` unless `environ` is given)."""
         env = os.environ if environ is None else environ
         secret = env.get("WEBSIM_STUDIO_SECRET", "").strip()
+        storage = env.get("WEBSIM_STUDIO_LIMITS_STORAGE", "").strip() or "memory://"
+        if not storage.startswith(("memory://", "redis://", "rediss://")):
+            raise ConfigurationError(
+                f"WEBSIM_STUDIO_LIMITS_STORAGE must be memory:// or a redis:// URL, not {storage!r}"
+            )
         return cls(
-            concurrency=_positive(env, "WEBSIM_STUDIO_CONCURRENCY", DEFAULT_CONCURRENCY),
-            queue_size=_positive(env, "WEBSIM_STUDIO_QUEUE_SIZE", DEFAULT_QUEUE_SIZE),
-            requests_per_minute=_positive(
+            concurrency=_whole(env, "WEBSIM_STUDIO_CONCURRENCY", DEFAULT_CONCURRENCY),
+            queue_size=_whole(env, "WEBSIM_STUDIO_QUEUE_SIZE", DEFAULT_QUEUE_SIZE),
+            requests_per_minute=_whole(
                 env, "WEBSIM_STUDIO_REQUESTS_PER_MINUTE", DEFAULT_REQUESTS_PER_MINUTE, zero_ok=True
             ),
-            max_image_mb=_positive(env, "WEBSIM_STUDIO_MAX_IMAGE_MB", DEFAULT_MAX_IMAGE_MB),
+            max_image_mb=_whole(env, "WEBSIM_STUDIO_MAX_IMAGE_MB", DEFAULT_MAX_IMAGE_MB),
+            max_request_mb=_number(env, "WEBSIM_STUDIO_MAX_REQUEST_MB", DEFAULT_MAX_REQUEST_MB),
+            deadline=_number(env, "WEBSIM_STUDIO_DEADLINE", DEFAULT_DEADLINE),
+            trusted_proxies=TrustedProxies.parse(
+                env.get("WEBSIM_STUDIO_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES)
+            ),
+            limits_storage=storage,
+            files_mb=_whole(env, "WEBSIM_STUDIO_FILES_MB", DEFAULT_FILES_MB),
+            files_max_age=_number(env, "WEBSIM_STUDIO_FILES_MAX_AGE", DEFAULT_FILES_MAX_AGE),
             browser_secret=secret or secrets.token_urlsafe(32),
             browser_secret_is_fixed=bool(secret),
         )
 
 
-def _positive(env: Mapping[str, str], name: str, default: int, *, zero_ok: bool = False) -> int:
+def _whole(env: Mapping[str, str], name: str, default: int, *, zero_ok: bool = False) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -61,4 +132,17 @@ def _positive(env: Mapping[str, str], name: str, default: int, *, zero_ok: bool 
     lowest = 0 if zero_ok else 1
     if value < lowest:
         raise ConfigurationError(f"{name} must be at least {lowest}, not {value}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ConfigurationError(f"{name} must be more than 0, not {raw!r}")
     return value

@@ -1,10 +1,13 @@
 """One sentence for the person at the browser when a request to Websim fails.
 
-websim_core's messages say what happened; here we add what an operator of the app can change,
-because the person reading it may be the one who deployed it.
+websim_core's messages say what happened; here we add what to do, and for refusals and outages
+which setting an operator of the app can change, because the person reading it may be the one
+who deployed it.
 """
 
 from __future__ import annotations
+
+import math
 
 from websim_core import (
     InvalidRequestError,
@@ -14,32 +17,55 @@ from websim_core import (
     WebsimError,
     WebsimTimeoutError,
 )
+from websim_core.errors import UpstreamPausedError
 
-from .rate_limit import SessionRateLimitError
+from .rate_limit import ClientRateLimitError
+
+REFUSED_HINT = (
+    "Websim refused this server; an operator can set WEBSIM_EXTRA_HEADERS (for example a "
+    "cookie) or point WEBSIM_BASE_URL at a reachable endpoint."
+)
 
 
-def describe_failure(error: WebsimError | SessionRateLimitError, base_url: str) -> str:
-    """What went wrong, and for refusals and outages which setting an operator can change."""
-    if isinstance(error, SessionRateLimitError):
+def describe_failure(error: WebsimError | ClientRateLimitError, base_url: str) -> str:
+    """What went wrong and what to do, in one sentence (or two short ones)."""
+    if isinstance(error, ClientRateLimitError):
         return str(error)  # already says when to try again
-    message = _sentence(str(error))
     if isinstance(error, InvalidRequestError):
         return f"That request cannot be sent: {error.field} {error.problem}."
+    message = _sentence(str(error))
+    if isinstance(error, UpstreamPausedError):
+        # The guard's message already says when; a refusal also needs its operator hint.
+        return f"{message} {REFUSED_HINT}" if error.status in (401, 403) else message
     if isinstance(error, RateLimitError):
-        return f"{message} Websim is limiting requests; wait a little and retry."
+        if error.retry_after is not None and error.retry_after > 0:
+            if "try again" in message:
+                return message  # the client already named the time
+            return f"{message} Websim is limiting requests; try again in {wait(error.retry_after)}."
+        return f"{message} Websim is limiting requests; try again in a minute."
     if isinstance(error, UpstreamError) and error.status in (401, 403):
-        return (
-            f"{message} Websim refused this server; an operator can set WEBSIM_EXTRA_HEADERS "
-            "(for example a cookie) or point WEBSIM_BASE_URL at a reachable endpoint."
-        )
+        return f"{message} {REFUSED_HINT}"
     if isinstance(error, WebsimTimeoutError):
-        return f"{message} An operator can raise WEBSIM_TIMEOUT or check WEBSIM_BASE_URL."
+        return (
+            f"{message} Try again; an operator can raise WEBSIM_TIMEOUT or WEBSIM_STUDIO_DEADLINE."
+        )
     if isinstance(error, WebsimConnectionError):
         return (
             f"Websim cannot be reached at {base_url}: {message} An operator can set "
             "WEBSIM_BASE_URL, or WEBSIM_PROXY if this server needs a proxy."
         )
     return message
+
+
+def wait(seconds: float) -> str:
+    """A wait in words a person reads at a glance: "40 seconds", "12 minutes", "2 hours"."""
+    if seconds < 90:
+        count, unit = max(1, math.ceil(seconds)), "second"
+    elif seconds < 90 * 60:
+        count, unit = math.ceil(seconds / 60), "minute"
+    else:
+        count, unit = math.ceil(seconds / 3600), "hour"
+    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def capitalised(text: str) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 from websim_core import ImageResponse, Progress, WebsimError
 from websim_core.validation import validate_aspect_ratio, validate_model, validate_prompt
 
+from .calls import Caller, tracked
 from .failures import capitalised, describe_failure
-from .rate_limit import SessionRateLimitError
+from .rate_limit import ClientRateLimitError
 from .services import Services
 
 
@@ -31,43 +32,54 @@ class ImageHandlers:
         self.services = services
 
     async def generate(
-        self, prompt: str, aspect_ratio: str, model: str, session: str
+        self, prompt: str, aspect_ratio: str, model: str, caller: Caller
     ) -> AsyncIterator[ImageUpdate]:
         """Yield progress, then the image saved on this server, or one failed update."""
         try:
-            await self._checked(prompt, aspect_ratio, model, session)
-            image: Path | None = None
-            prompt = prompt.strip()
-            async for item in self.services.client.generate_image_stream(
-                prompt, aspect_ratio=aspect_ratio, model=model
-            ):
-                if isinstance(item, Progress):
-                    yield ImageUpdate(capitalised(str(item)) + "…")
-                elif isinstance(item, ImageResponse):
-                    yield ImageUpdate("Downloading the image…")
-                    image = await self.services.save_image(item.url)
+            async with tracked(self.services.metrics, "image", caller):
+                prompt = await self._checked(prompt, aspect_ratio, model, caller)
+                image: Path | None = None
+                async for item in self.services.client.generate_image_stream(
+                    prompt,
+                    aspect_ratio=aspect_ratio,
+                    model=model,
+                    deadline=self.services.studio.deadline,
+                ):
+                    if isinstance(item, Progress):
+                        yield ImageUpdate(capitalised(str(item)) + "…")
+                    elif isinstance(item, ImageResponse):
+                        yield ImageUpdate("Downloading the image…")
+                        image = await self.services.save_image(item.url)
             if image is not None:
                 yield ImageUpdate(f"Done: {aspect_ratio}, {model}.", image, prompt)
-        except (SessionRateLimitError, WebsimError) as error:
+        except (ClientRateLimitError, WebsimError) as error:
             yield ImageUpdate(describe_failure(error, self.services.websim.base_url), failed=True)
 
     async def api_generate_image(
-        self, prompt: str, aspect_ratio: str, model: str, session: str
+        self, prompt: object, aspect_ratio: object, model: object, caller: Caller
     ) -> Path:
         """One image for programs, as a file on this server.
 
         Raises `WebsimError` when Websim fails or the input is unusable (before anything is
-        sent), and `SessionRateLimitError` when this session is over its share.
+        sent), and `ClientRateLimitError` when the caller is over its share.
         """
-        await self._checked(prompt, aspect_ratio, model, session)
-        response = await self.services.client.generate_image(
-            prompt.strip(), aspect_ratio=aspect_ratio, model=model
-        )
-        return await self.services.save_image(response.url)
+        async with tracked(self.services.metrics, "image", caller):
+            checked = await self._checked(prompt, aspect_ratio, model, caller)
+            response = await self.services.client.generate_image(
+                checked,
+                aspect_ratio=str(aspect_ratio),
+                model=str(model),
+                deadline=self.services.studio.deadline,
+            )
+            return await self.services.save_image(response.url)
 
-    async def _checked(self, prompt: str, aspect_ratio: str, model: str, session: str) -> None:
-        """Validate before anything is sent, then count the request against the session."""
-        validate_prompt(prompt)
+    async def _checked(
+        self, prompt: object, aspect_ratio: object, model: object, caller: Caller
+    ) -> str:
+        """Validate before anything is sent, then count the request against the caller;
+        the prompt as it will be sent."""
+        checked = validate_prompt(prompt)
         validate_aspect_ratio(aspect_ratio)
         validate_model(model, "image")
-        self.services.limiter.check(session)
+        await self.services.limiter.hit(caller.key)
+        return checked

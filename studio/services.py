@@ -1,36 +1,50 @@
-"""The server process's connections to Websim: one pooled client and one image fetcher."""
+"""What every handler of one server process shares: the Websim client, its guard, the image
+fetcher, the kept files, the per-client limits and the metrics."""
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from websim_core import InvalidRequestError, ResponseFormatError, Settings, WebsimClient
+from websim_core.guard import UpstreamGuard
 from websim_core.image_fetch import FetchedImage, ImageFetcher
 
 from .config import StudioSettings
-from .rate_limit import SessionRateLimiter
+from .files import FileStore
+from .metrics import Metrics
+from .rate_limit import ClientLimiter
 
 
 class Services:
-    """What every handler of one server process shares.
+    """The shared resources of one server process.
 
     The client and fetcher open on first use, on the server's event loop (aiohttp sessions
-    belong to one loop), and close with `close()`; `lifespan` does that when the server stops.
+    belong to one loop), and close with `close()`; `lifespan` does that when the server stops,
+    and removes the files folder.
     """
 
-    def __init__(self, websim: Settings | None = None, studio: StudioSettings | None = None):
+    def __init__(
+        self,
+        websim: Settings | None = None,
+        studio: StudioSettings | None = None,
+        *,
+        files_root: Path | None = None,
+    ):
         self.studio = studio or StudioSettings.from_env()
         self._websim = websim
-        self.limiter = SessionRateLimiter(self.studio.requests_per_minute)
+        self.limiter = ClientLimiter(self.studio.requests_per_minute, self.studio.limits_storage)
+        self.metrics = Metrics()
+        # One guard for the process: when Websim says "wait", every user hears it at once.
+        self.guard = UpstreamGuard()
+        self.metrics.guard_paused.set_function(lambda: float(self.guard.state().paused))
+        self.files = FileStore(
+            files_root, max_bytes=self.studio.files_mb * 2**20, max_age=self.studio.files_max_age
+        )
         self._client: WebsimClient | None = None
         self._fetcher: ImageFetcher | None = None
-        self._files: Path | None = None
         self.offline = False
 
     @property
@@ -49,8 +63,17 @@ class Services:
     def client(self) -> WebsimClient:
         if self._client is None or self._client.closed:
             # As many pooled connections as listeners allowed to wait on Websim at once.
-            self._client = WebsimClient(settings=self.websim, pool_size=self.studio.concurrency)
+            self._client = WebsimClient(
+                settings=self.websim,
+                pool_size=self.studio.concurrency,
+                guard=self.guard,
+                on_attempt=self.metrics.record_attempt,
+            )
         return self._client
+
+    @property
+    def client_is_open(self) -> bool:
+        return self._client is None or not self._client.closed
 
     @property
     def fetcher(self) -> ImageFetcher:
@@ -68,33 +91,19 @@ class Services:
         except InvalidRequestError as error:
             # The URL came from Websim, not from the user: say so, not "cannot be sent".
             raise ResponseFormatError(f"Websim's image URL was refused: {error.problem}") from None
-        return self.keep_file(image.data, image.extension)
-
-    def keep_file(self, data: bytes, suffix: str) -> Path:
-        """Store `data` in this process's files folder, named by its content, and return the path.
-
-        The same content always gets the same name, so users cannot see each other's files by
-        guessing and a repeated export or image is stored once.
-        """
-        if self._files is None:
-            self._files = Path(tempfile.mkdtemp(prefix="websim-studio-"))
-        path = self._files / (hashlib.sha256(data).hexdigest()[:32] + suffix)
-        if not path.exists():
-            path.write_bytes(data)
-        return path
+        return self.files.keep(image.data, image.extension)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
         if self._fetcher is not None:
             await self._fetcher.close()
-        if self._files is not None:
-            shutil.rmtree(self._files, ignore_errors=True)
-            self._files = None
+        await self.files.remove()
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        """A FastAPI lifespan that closes the connections when the server shuts down."""
+        """Sweep the files folder while the server runs; close everything when it stops."""
+        self.files.start_sweeping()
         try:
             yield
         finally:

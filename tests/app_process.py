@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -16,11 +18,18 @@ from typing import Any
 
 import pytest
 
+from websim_core.emulator import Fault
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Under pytest's 60 s per test, so a server that never comes up fails with its own output.
 STARTUP_SECONDS = 45
 # Loopback only, whatever proxy the machine is configured with.
 LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+EMULATOR_BANNER = "Websim emulator serving on "
+# Staged before a request that must not be sent: if it is sent, it takes this instead of a reply.
+NOT_FOR_SENDING = Fault.status(418, message="this request should never have been sent")
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class RunningApp:
 
     url: str
     log: Path
+    process: subprocess.Popen[bytes]
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -49,7 +59,6 @@ def running_app(args: Sequence[str], log: Path, **settings: str) -> Iterator[Run
         "PYTHONUNBUFFERED": "1",
         **settings,
     }
-    app = RunningApp(f"http://127.0.0.1:{port}/", log)
     # Output goes to a file rather than a pipe: nothing has to drain it while the tests run.
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -60,6 +69,7 @@ def running_app(args: Sequence[str], log: Path, **settings: str) -> Iterator[Run
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    app = RunningApp(f"http://127.0.0.1:{port}/", log, process)
     try:
         _wait_until_serving(app, process)
         yield app
@@ -78,6 +88,63 @@ def _wait_until_serving(app: RunningApp, process: subprocess.Popen[bytes]) -> No
         except OSError:
             time.sleep(0.1)
     pytest.fail(f"app.py did not serve {app.url} within {STARTUP_SECONDS} s:\n{app.output()}")
+
+
+class EmulatorProcess:
+    """`python -m websim_core.emulator` at `url`; faults are staged through its control endpoint."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def script(self, kind: str, *faults: Fault) -> None:
+        """Queue `faults` for the next `kind` requests, in order."""
+        self._control("POST", {"kind": kind, "faults": [fault.to_dict() for fault in faults]})
+
+    def clear(self) -> int:
+        """Drop every queued fault; how many were still queued, so never consumed."""
+        cleared: int = self._control("DELETE")["cleared"]
+        return cleared
+
+    def _control(self, method: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.url + "/emulator/faults",
+            data=None if payload is None else json.dumps(payload).encode(),
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with LOCAL.open(request, timeout=10) as response:
+            answer: dict[str, Any] = json.load(response)
+            return answer
+
+
+@contextmanager
+def emulator_process(latency: float = 0.0) -> Iterator[EmulatorProcess]:
+    """`python -m websim_core.emulator` on a free loopback port, until the block ends."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "websim_core.emulator", "--port", "0", "--latency", str(latency)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
+        line = process.stdout.readline().strip() if ready else ""
+        if not line.startswith(EMULATOR_BANNER):
+            pytest.fail(f"the emulator did not announce itself: {line!r}")
+        yield EmulatorProcess(line.removeprefix(EMULATOR_BANNER))
+    finally:
+        stop(process)
+        process.stdout.close()
+
+
+@contextmanager
+def nothing_sent_to(upstream: EmulatorProcess, count: int = 1) -> Iterator[None]:
+    """Assert that no chat or image request reaches the emulator inside the block."""
+    upstream.script("chat", *[NOT_FOR_SENDING] * count)
+    upstream.script("image", *[NOT_FOR_SENDING] * count)
+    yield
+    assert upstream.clear() == 2 * count, "a request reached the emulator"
 
 
 def stop(process: subprocess.Popen[Any]) -> None:

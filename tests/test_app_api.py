@@ -7,13 +7,8 @@ control endpoint stages upstream failures and tells whether a request reached it
 
 from __future__ import annotations
 
-import json
-import select
-import subprocess
-import sys
+import itertools
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,43 +22,13 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from tests.app_process import LOCAL, PROJECT_ROOT, STARTUP_SECONDS, running_app, stop
+from tests.app_process import EmulatorProcess, emulator_process, nothing_sent_to, running_app
 from websim_core.emulator import Fault
 
 # Every Websim call waits this long, so calls served one at a time would show.
 LATENCY = 0.5
-EMULATOR_BANNER = "Websim emulator serving on "
-# Staged before a request that must not be sent: if it is sent, it takes this instead of a reply.
-NOT_FOR_SENDING = Fault.status(418, message="this request should never have been sent")
 
 Connect = Callable[..., Client]
-
-
-class EmulatorProcess:
-    """`python -m websim_core.emulator` at `url`; faults are staged through its control endpoint."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def script(self, kind: str, *faults: Fault) -> None:
-        """Queue `faults` for the next `kind` requests, in order."""
-        self._control("POST", {"kind": kind, "faults": [fault.to_dict() for fault in faults]})
-
-    def clear(self) -> int:
-        """Drop every queued fault; how many were still queued, so never consumed."""
-        cleared: int = self._control("DELETE")["cleared"]
-        return cleared
-
-    def _control(self, method: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.url + "/emulator/faults",
-            data=None if payload is None else json.dumps(payload).encode(),
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with LOCAL.open(request, timeout=10) as response:
-            answer: dict[str, Any] = json.load(response)
-            return answer
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -76,22 +41,8 @@ def no_analytics() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorProcess]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "websim_core.emulator", "--port", "0", "--latency", str(LATENCY)],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], STARTUP_SECONDS)
-        line = process.stdout.readline().strip() if ready else ""
-        if not line.startswith(EMULATOR_BANNER):
-            pytest.fail(f"the emulator did not announce itself: {line!r}")
-        yield EmulatorProcess(line.removeprefix(EMULATOR_BANNER))
-    finally:
-        stop(process)
-        process.stdout.close()
+    with emulator_process(LATENCY) as running:
+        yield running
 
 
 @pytest.fixture
@@ -114,10 +65,23 @@ def app_for(emulator: EmulatorProcess, log: Path, **settings: str) -> Iterator[s
         yield app.url
 
 
+# The app under test sits behind a "proxy" on loopback, as a Space sits behind the Hub's: each
+# simulated user is then a client address of its own, given in X-Forwarded-For.
+BEHIND_LOOPBACK_PROXY = {"WEBSIM_STUDIO_TRUSTED_PROXIES": "127.0.0.1/32"}
+_addresses = itertools.count(1)
+
+
+def new_address() -> str:
+    """A client address no other test uses (TEST-NET-2 and -3, never routed)."""
+    number = next(_addresses)
+    return f"198.51.{100 + number // 250}.{number % 250 + 1}"
+
+
 @pytest.fixture(scope="module")
 def app_url(emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app with its default settings; every test's Clients are sessions of their own."""
-    with app_for(emulator, tmp_path_factory.mktemp("app") / "app.log") as url:
+    """The app with its default settings; every test's Clients are clients of their own."""
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    with app_for(emulator, log_path, **BEHIND_LOOPBACK_PROXY) as url:
         yield url
 
 
@@ -125,36 +89,36 @@ def app_url(emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory)
 def limited_app_url(
     emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """A second app that allows each session two requests a minute."""
+    """A second app that allows each client two requests a minute."""
     log_path = tmp_path_factory.mktemp("limited-app") / "app.log"
-    with app_for(emulator, log_path, WEBSIM_STUDIO_REQUESTS_PER_MINUTE="2") as url:
+    with app_for(
+        emulator, log_path, WEBSIM_STUDIO_REQUESTS_PER_MINUTE="2", **BEHIND_LOOPBACK_PROXY
+    ) as url:
         yield url
 
 
 @pytest.fixture
 def connect(app_url: str, tmp_path: Path) -> Iterator[Connect]:
-    """Open a Client, a session of its own, on the app (or on `url`); closed after the test."""
+    """Open a Client, a session of its own, on the app (or on `url`) as a client at `address`
+    (a new one unless given); closed after the test."""
     opened: list[Client] = []
 
-    def connect(url: str = app_url) -> Client:
+    def connect(url: str = app_url, address: str | None = None) -> Client:
         # Plain HTTP on loopback: verification would only make httpx reload the CA bundle for
         # every call, CPU that the concurrency tests would count against the app.
-        client = Client(url, verbose=False, download_files=str(tmp_path), ssl_verify=False)
+        client = Client(
+            url,
+            verbose=False,
+            download_files=str(tmp_path),
+            ssl_verify=False,
+            headers={"X-Forwarded-For": address or new_address()},
+        )
         opened.append(client)
         return client
 
     yield connect
     for client in opened:
         client.close()
-
-
-@contextmanager
-def nothing_sent_to(upstream: EmulatorProcess) -> Iterator[None]:
-    """Assert that no chat or image request reaches the emulator inside the block."""
-    upstream.script("chat", NOT_FOR_SENDING)
-    upstream.script("image", NOT_FOR_SENDING)
-    yield
-    assert upstream.clear() == 2, "a request reached the emulator"
 
 
 def chat_all_at_once(clients: list[Client]) -> tuple[list[str], float]:

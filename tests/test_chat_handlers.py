@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from studio.calls import Caller
 from studio.chat import ChatHandlers, EmptyMessageError
 from studio.config import StudioSettings
 from studio.conversation import ERROR_TITLE, PENDING_TITLE, History, text_of
-from studio.rate_limit import SessionRateLimitError
+from studio.rate_limit import ClientRateLimitError
 from studio.services import Services
 from websim_core import InvalidRequestError, Settings
 from websim_core.emulator import Emulator, Fault
@@ -46,7 +47,7 @@ async def turn(
     chat: ChatHandlers, history: History, system_prompt: str = "", model: str = "gemini-1.5-pro"
 ) -> list[History]:
     """Every history the page would show while `respond` answers."""
-    return [update async for update in chat.respond(history, system_prompt, model, "tab-1")]
+    return [update async for update in chat.respond(history, system_prompt, model, Caller("tab-1"))]
 
 
 def title(message: dict[str, Any]) -> str | None:
@@ -192,7 +193,7 @@ async def test_the_session_rate_limit_says_when_to_send_again(
         other_tab = [
             u
             async for u in chat.respond(
-                chat.add_message({"text": "x"}, []), "", "gemini-1.5-pro", "tab-2"
+                chat.add_message({"text": "x"}, []), "", "gemini-1.5-pro", Caller("tab-2")
             )
         ]
     finally:
@@ -231,7 +232,7 @@ async def test_edit_replaces_the_text_and_drops_later_turns(chat: ChatHandlers) 
 async def test_the_api_returns_the_reply_text(chat: ChatHandlers) -> None:
     history = [{"role": "user", "content": "Earlier"}, {"role": "assistant", "content": "Yes"}]
 
-    reply = await chat.api_chat("Now", history, "gemini-1.5-flash", "Be brief", "client-1")
+    reply = await chat.api_chat("Now", history, "gemini-1.5-flash", "Be brief", Caller("client-1"))
 
     assert reply.startswith("Emulator reply to 4 messages. You said: Now")
 
@@ -244,9 +245,9 @@ async def test_the_api_refuses_blank_messages_and_local_file_paths(
     history = [{"role": "user", "content": [{"type": "file", "file": {"path": str(image)}}]}]
 
     with pytest.raises(InvalidRequestError, match="message: must be non-blank"):
-        await chat.api_chat(" ", None, "gemini-1.5-pro", "", "client-1")
+        await chat.api_chat(" ", None, "gemini-1.5-pro", "", Caller("client-1"))
     with pytest.raises(InvalidRequestError, match=r"history\[0\]\.content\[0\]: give images"):
-        await chat.api_chat("Hi", history, "gemini-1.5-pro", "", "client-1")
+        await chat.api_chat("Hi", history, "gemini-1.5-pro", "", Caller("client-1"))
     assert emulator.requests == []
 
 
@@ -254,8 +255,8 @@ async def test_the_api_rate_limit_raises_with_the_wait(emulator: Emulator) -> No
     services = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=1))
     try:
         chat = ChatHandlers(services)
-        await chat.api_chat("one", None, "gemini-1.5-pro", "", "client-1")
-        with pytest.raises(SessionRateLimitError, match="try again in 60 seconds"):
-            await chat.api_chat("two", None, "gemini-1.5-pro", "", "client-1")
+        await chat.api_chat("one", None, "gemini-1.5-pro", "", Caller("client-1"))
+        with pytest.raises(ClientRateLimitError, match="try again in 60 seconds"):
+            await chat.api_chat("two", None, "gemini-1.5-pro", "", Caller("client-1"))
     finally:
         await services.close()

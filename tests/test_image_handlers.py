@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from PIL import Image
 
+from studio.calls import Caller
 from studio.config import StudioSettings
 from studio.images import ImageHandlers, ImageUpdate
 from studio.services import Services
@@ -25,7 +26,9 @@ async def services(emulator: Emulator) -> AsyncIterator[Services]:
 async def generate(
     handlers: ImageHandlers, prompt: str, aspect_ratio: str = "1:1", model: str = "flux"
 ) -> list[ImageUpdate]:
-    return [update async for update in handlers.generate(prompt, aspect_ratio, model, "tab-1")]
+    return [
+        update async for update in handlers.generate(prompt, aspect_ratio, model, Caller("tab-1"))
+    ]
 
 
 async def test_generate_reports_progress_then_the_image_in_its_ratio(services: Services) -> None:
@@ -88,7 +91,9 @@ async def test_the_session_rate_limit_applies_to_images(emulator: Emulator) -> N
 
 
 async def test_the_api_returns_a_file_on_this_server(services: Services) -> None:
-    path = await ImageHandlers(services).api_generate_image("a cat", "9:16", "flux", "client-1")
+    path = await ImageHandlers(services).api_generate_image(
+        "a cat", "9:16", "flux", Caller("client-1")
+    )
 
     with Image.open(path) as image:
         width, height = image.size
@@ -97,7 +102,9 @@ async def test_the_api_returns_a_file_on_this_server(services: Services) -> None
 
 async def test_the_api_raises_on_bad_input(services: Services) -> None:
     with pytest.raises(InvalidRequestError, match="model: must be one of flux for image"):
-        await ImageHandlers(services).api_generate_image("a cat", "1:1", "gpt-4o", "client-1")
+        await ImageHandlers(services).api_generate_image(
+            "a cat", "1:1", "gpt-4o", Caller("client-1")
+        )
 
 
 @pytest.mark.parametrize(

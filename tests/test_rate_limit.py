@@ -1,79 +1,91 @@
-"""The per-session rate limit: a sliding one-minute window, refusals not counted, memory bounded."""
+"""Per-client limits on the `limits` library: a moving one-minute window, refusals not counted,
+uploads in their own bucket, and a storage outage that lets requests through."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from studio import rate_limit
-from studio.rate_limit import SessionRateLimiter, SessionRateLimitError, describe_wait
+from studio.rate_limit import ClientLimiter, ClientRateLimitError, describe_wait
 
 
 class Clock:
+    """`time.time` for the limiter's memory storage and for the wait it reports."""
+
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_000_000.0
 
     def __call__(self) -> float:
         return self.now
 
 
-def test_a_session_gets_its_share_then_the_wait_until_the_oldest_leaves_the_window() -> None:
-    clock = Clock()
-    limiter = SessionRateLimiter(3, clock=clock)
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr("limits.aio.storage.memory.time.time", fake)
+    monkeypatch.setattr("studio.rate_limit.time.time", fake)
+    return fake
 
-    assert [limiter.acquire("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+
+async def test_a_client_gets_its_share_then_the_wait_until_the_oldest_leaves_the_window(
+    clock: Clock,
+) -> None:
+    limiter = ClientLimiter(3)
+
+    for _ in range(3):
+        await limiter.hit("a")
     clock.now += 20
-    assert limiter.acquire("a") == pytest.approx(40.0)
-    assert limiter.acquire("b") == 0.0  # another session is not affected
-    clock.now += 40
-    assert limiter.acquire("a") == 0.0
+    with pytest.raises(ClientRateLimitError) as refused:
+        await limiter.hit("a")
+    assert refused.value.wait == pytest.approx(40.0, abs=1)
+    await limiter.hit("b")  # another client is not affected
+    clock.now += 41
+    await limiter.hit("a")
 
 
-def test_refused_requests_do_not_push_the_wait_further() -> None:
-    clock = Clock()
-    limiter = SessionRateLimiter(1, clock=clock)
-    limiter.acquire("a")
-
+async def test_a_refused_request_is_not_counted(clock: Clock) -> None:
+    limiter = ClientLimiter(1)
+    await limiter.hit("a")
     for _ in range(5):
         clock.now += 10
-        limiter.acquire("a")
-
-    clock.now += 10
-    assert limiter.acquire("a") == 0.0  # 60 s after the only counted request
-
-
-def test_zero_means_no_limit() -> None:
-    limiter = SessionRateLimiter(0)
-    assert all(limiter.acquire("a") == 0.0 for _ in range(1000))
+        with pytest.raises(ClientRateLimitError):
+            await limiter.hit("a")
+    clock.now += 11  # 61 s after the one counted request
+    await limiter.hit("a")
 
 
-def test_check_raises_with_a_sentence_saying_when() -> None:
-    limiter = SessionRateLimiter(1)
-    limiter.check("a")
+async def test_uploads_have_their_own_larger_bucket(clock: Clock) -> None:
+    limiter = ClientLimiter(1)
+    await limiter.hit("a")
+    for _ in range(4):
+        await limiter.hit("a", "uploads")
+    with pytest.raises(ClientRateLimitError, match=r"You have sent 4 uploads in the last minute"):
+        await limiter.hit("a", "uploads")
 
-    with pytest.raises(
-        SessionRateLimitError, match=r"in the last minute.*try again in 60 seconds\.$"
-    ):
-        limiter.check("a")
+
+async def test_zero_turns_the_limit_off() -> None:
+    limiter = ClientLimiter(0)
+    for _ in range(100):
+        await limiter.hit("a")
 
 
-def test_idle_sessions_are_forgotten_and_the_table_is_bounded(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(rate_limit, "MAX_TRACKED_SESSIONS", 100)
-    clock = Clock()
-    limiter = SessionRateLimiter(5, clock=clock)
+async def test_an_unreachable_storage_lets_requests_through_and_says_it_is_not_ready() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    limiter = ClientLimiter(1, f"redis://127.0.0.1:{port}")
 
-    for number in range(250):
-        limiter.acquire(f"tab-{number}")
-    assert len(limiter._sent) == 100
-
-    clock.now += 61
-    limiter.acquire("late")
-    assert list(limiter._sent) == ["late"]
+    await limiter.hit("a")
+    await limiter.hit("a")
+    assert await limiter.ready() is False
 
 
 @pytest.mark.parametrize(
-    ("seconds", "ending"), [(0.2, "in 1 second."), (1.0, "in 1 second."), (41.3, "in 42 seconds.")]
+    ("seconds", "expected"),
+    [(0.2, "try again in 1 second."), (1.0, "try again in 1 second."), (41.3, "in 42 seconds.")],
 )
-def test_waits_are_rounded_up_to_whole_seconds(seconds: float, ending: str) -> None:
-    assert describe_wait(seconds, 20).endswith(ending)
+def test_the_wait_is_said_in_whole_seconds(seconds: float, expected: str) -> None:
+    sentence = describe_wait(seconds, 20)
+    assert sentence.startswith("You have sent 20 requests in the last minute")
+    assert sentence.endswith(expected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studio.config import DEFAULT_CONCURRENCY, StudioSettings
-from studio.failures import describe_failure
+from studio.failures import describe_failure, wait
 from websim_core import (
     ConfigurationError,
     InvalidRequestError,
@@ -16,6 +16,7 @@ from websim_core import (
     WebsimError,
     WebsimTimeoutError,
 )
+from websim_core.errors import UpstreamPausedError
 
 
 def test_defaults_are_generous_and_the_secret_random() -> None:
@@ -82,13 +83,35 @@ BASE = "https://websim.ai"
         ),
         (
             WebsimTimeoutError("Websim did not answer within 120 s"),
-            "Websim did not answer within 120 s. An operator can raise WEBSIM_TIMEOUT or check "
-            "WEBSIM_BASE_URL.",
+            "Websim did not answer within 120 s. Try again; an operator can raise WEBSIM_TIMEOUT "
+            "or WEBSIM_STUDIO_DEADLINE.",
         ),
         (
             RateLimitError("Websim answered 429 Too Many Requests", status=429),
-            "Websim answered 429 Too Many Requests. Websim is limiting requests; wait a little "
-            "and retry.",
+            "Websim answered 429 Too Many Requests. Websim is limiting requests; try again in a "
+            "minute.",
+        ),
+        (
+            RateLimitError("Websim answered 429", status=429, retry_after=3600),
+            "Websim answered 429. Websim is limiting requests; try again in 60 minutes.",
+        ),
+        (
+            RateLimitError(
+                "Websim answered 429; Websim asks to wait 60 min: try again after 13:00:00 UTC",
+                status=429,
+                retry_after=3600,
+            ),
+            "Websim answered 429; Websim asks to wait 60 min: try again after 13:00:00 UTC.",
+        ),
+        (
+            UpstreamPausedError(
+                "Websim asked this server to wait (rate limited, 429); nothing is sent for "
+                "another 27 s: try again after 12:00:03 UTC",
+                status=429,
+                retry_after=27,
+            ),
+            "Websim asked this server to wait (rate limited, 429); nothing is sent for another "
+            "27 s: try again after 12:00:03 UTC.",
         ),
         (
             InvalidRequestError("prompt", "must not be blank"),
@@ -99,3 +122,49 @@ BASE = "https://websim.ai"
 )
 def test_failures_read_as_one_sentence_for_the_user(error: WebsimError, expected: str) -> None:
     assert describe_failure(error, BASE) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0.3, "1 second"),
+        (59.2, "60 seconds"),
+        (600, "10 minutes"),
+        (3600, "60 minutes"),
+        (7200, "2 hours"),
+    ],
+)
+def test_waits_are_said_in_units_a_person_reads_at_a_glance(seconds: float, words: str) -> None:
+    assert wait(seconds) == words
+
+
+def test_new_settings_are_read_and_checked() -> None:
+    settings = StudioSettings.from_env(
+        {
+            "WEBSIM_STUDIO_TRUSTED_PROXIES": "2",
+            "WEBSIM_STUDIO_LIMITS_STORAGE": "redis://cache:6379/0",
+            "WEBSIM_STUDIO_DEADLINE": "20",
+            "WEBSIM_STUDIO_MAX_REQUEST_MB": "1.5",
+        }
+    )
+    assert settings.trusted_proxies.hops == 2
+    assert settings.limits_storage == "redis://cache:6379/0"
+    assert settings.deadline == 20.0
+    assert settings.max_request_bytes == 1536 * 1024
+    with pytest.raises(ConfigurationError, match="WEBSIM_STUDIO_TRUSTED_PROXIES must be"):
+        StudioSettings.from_env({"WEBSIM_STUDIO_TRUSTED_PROXIES": "10.0.0.0/8,nonsense"})
+    with pytest.raises(ConfigurationError, match="WEBSIM_STUDIO_LIMITS_STORAGE must be"):
+        StudioSettings.from_env({"WEBSIM_STUDIO_LIMITS_STORAGE": "mongodb://x"})
+    with pytest.raises(ConfigurationError, match="WEBSIM_STUDIO_DEADLINE must be more than 0"):
+        StudioSettings.from_env({"WEBSIM_STUDIO_DEADLINE": "0"})
+
+
+def test_the_default_trusts_only_private_networks_as_proxies() -> None:
+    proxies = StudioSettings.from_env({}).trusted_proxies
+    assert proxies.hops == 0
+    assert {str(network) for network in proxies.networks} == {
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+    }

@@ -1,0 +1,266 @@
+"""The edge of the server: every HTTP request passes here before Gradio or any route sees it.
+
+It gives the request an id and its real client address (see `identity`), refuses bodies over
+the cap before anything parses or stores them (with or without Content-Length), counts uploads
+against the client's limit, says "busy" in words when Gradio's queue is full, and writes one
+log line and the metrics for each request. A plain ASGI middleware, so streamed replies
+(Gradio's Server-Sent Events) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from .config import StudioSettings
+from .identity import client_address, limit_key
+from .metrics import Metrics
+from .rate_limit import ClientLimiter, ClientRateLimitError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("websim_studio.http")
+
+# Multipart framing around an uploaded file; the file itself is capped by Gradio's max_file_size.
+UPLOAD_OVERHEAD = 64 * 1024
+BUSY_SECONDS = 30
+BUSY = (
+    "The server is busy: every place in its queue is taken. Try again in about "
+    f"{BUSY_SECONDS} seconds."
+)
+# Gradio answers 503 to a join when its queue is full; these are the routes that join.
+_JOINS = ("queue_join", "call")
+
+
+class Edge:
+    """ASGI middleware in front of the whole application."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: StudioSettings,
+        limiter: ClientLimiter,
+        metrics: Metrics,
+        max_upload_bytes: int,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.limiter = limiter
+        self.metrics = metrics
+        self.max_upload_bytes = max_upload_bytes + UPLOAD_OVERHEAD
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:16]
+        headers = [(k, v) for k, v in scope["headers"] if k != b"x-request-id"]
+        peer = (scope.get("client") or ("", 0))[0]
+        forwarded = [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
+        client = client_address(peer, forwarded, self.settings.trusted_proxies)
+        headers.append((b"x-request-id", request_id.encode()))
+        scope = {**scope, "headers": headers, "client": (client, 0)}
+        route = route_family(scope["path"])
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            refusal = await self._refusal(scope, route, client)
+            if refusal is not None:
+                await _answer(send_with_id, *refusal)
+            else:
+                responder: Send = send_with_id
+                if route in _JOINS and scope["method"] == "POST":
+                    responder = _busy_in_words(send_with_id, self.metrics)
+                limit = self._body_limit(route)
+                await self.app(scope, _capped(receive, limit, self.metrics), responder)
+        finally:
+            seconds = time.perf_counter() - started
+            self.metrics.http_requests.labels(route, str(status or 499)).inc()
+            self.metrics.http_seconds.labels(route).observe(seconds)
+            log.info(
+                "%s %s %s %s %s %.0fms",
+                request_id,
+                client,
+                scope["method"],
+                scope["path"],
+                status or "disconnected",
+                seconds * 1000,
+            )
+
+    def _body_limit(self, route: str) -> int:
+        """Uploads keep their own cap (Gradio's max_file_size); everything else the request cap."""
+        return self.max_upload_bytes if route == "upload" else self.settings.max_request_bytes
+
+    async def _refusal(
+        self, scope: Scope, route: str, client: str
+    ) -> tuple[int, str, dict[str, str]] | None:
+        """Status, sentence and headers to answer at once with, or None to pass the request on."""
+        limit = self._body_limit(route)
+        length = _content_length(scope)
+        if length is not None and length > limit:
+            self.metrics.limit_refusals.labels("body_size").inc()
+            return 413, too_large(length, limit), {}
+        if route == "upload" and scope["method"] == "POST":
+            try:
+                await self.limiter.hit(limit_key(client), "uploads")
+            except ClientRateLimitError as error:
+                self.metrics.limit_refusals.labels("uploads").inc()
+                return 429, str(error), {"retry-after": str(math.ceil(error.wait))}
+        return None
+
+
+def too_large(size: int, limit: int, *, streamed: bool = False) -> str:
+    """The 413 sentence; a streamed body is only known to be over, not its full size."""
+    size_text = f"over {_megabytes(limit)}" if streamed else _megabytes(size)
+    return (
+        f"The request is {size_text}; this server takes at most {_megabytes(limit)}. "
+        "Send a shorter conversation or smaller images."
+    )
+
+
+def route_family(path: str) -> str:
+    """A small, fixed set of names for metrics: never the raw path, which callers choose."""
+    if path in _EXACT:
+        return _EXACT[path]
+    for prefix, family in _PREFIXES:
+        if path.startswith(prefix):
+            return family
+    if path.startswith("/gradio_api/file"):
+        return "file"
+    if path.startswith("/gradio_api/"):
+        return "gradio_api"
+    return "other"
+
+
+_EXACT = {
+    "/": "page",
+    "/healthz": "healthz",
+    "/readyz": "readyz",
+    "/metrics": "metrics",
+    "/config": "config",
+    "/gradio_api/queue/join": "queue_join",
+    "/gradio_api/queue/data": "queue_data",
+    "/gradio_api/upload": "upload",
+    "/gradio_api/info": "info",
+    "/theme.css": "static",
+    "/favicon.ico": "static",
+    "/manifest.json": "static",
+}
+_PREFIXES = (
+    ("/gradio_api/call/", "call"),
+    ("/gradio_api/run/", "run"),
+    ("/gradio_api/queue/", "queue_data"),
+    ("/v1/", "v1"),
+    ("/assets/", "static"),
+    ("/static/", "static"),
+    ("/svelte/", "static"),
+)
+
+
+def _capped(receive: Receive, limit: int, metrics: Metrics) -> Receive:
+    """`receive`, failing with 413 once the body runs past `limit` (chunked bodies included).
+
+    The error is an HTTPException so that the route's own exception handling answers it with
+    413 while nothing has been sent yet; the rest of the body is never read.
+    """
+    received = 0
+
+    async def capped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                metrics.limit_refusals.labels("body_size").inc()
+                raise HTTPException(413, detail=too_large(received, limit, streamed=True))
+        return message
+
+    return capped
+
+
+def _busy_in_words(send: Send, metrics: Metrics) -> Send:
+    """Replace Gradio's "Queue is full. Max size is N and size is N." with what to do."""
+    replacing = False
+
+    async def busy_send(message: Message) -> None:
+        nonlocal replacing
+        if message["type"] == "http.response.start" and message["status"] == 503:
+            replacing = True
+            metrics.limit_refusals.labels("busy").inc()
+            body = json.dumps({"detail": BUSY}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        *[
+                            (k, v)
+                            for k, v in message.get("headers", [])
+                            if k not in (b"content-length", b"content-type")
+                        ],
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(BUSY_SECONDS).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        if replacing:
+            return  # Gradio's own words, dropped
+        await send(message)
+
+    return busy_send
+
+
+async def _answer(send: Send, status: int, sentence: str, headers: dict[str, str]) -> None:
+    body = json.dumps({"detail": sentence}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                # The body was not read: the connection cannot carry another request.
+                (b"connection", b"close"),
+                *[(k.encode(), v.encode()) for k, v in headers.items()],
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"

@@ -1,0 +1,115 @@
+"""The one folder where the server keeps files: downloaded images and Gradio's own cache.
+
+It has a size cap and an age limit, is swept while the server runs, and is removed when the
+server stops (SIGTERM and SIGINT alike go through the lifespan that calls `remove`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+log = logging.getLogger("websim_studio.files")
+
+# A sweep walks the folder; once a minute keeps it cheap and the overshoot small.
+SWEEP_INTERVAL = 60.0
+
+
+class FileStore:
+    """Files under `root`, at most `max_bytes` in all and none older than `max_age` seconds.
+
+    Oldest files go first when the cap is reached. Gradio's cache is pointed at a folder inside
+    `root` (see `gradio_cache`) so that its uploads and served results count too.
+    """
+
+    def __init__(self, root: Path | None = None, *, max_bytes: int, max_age: float) -> None:
+        self.root = root or Path(tempfile.mkdtemp(prefix="websim-studio-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._images = self.root / "images"
+        self._images.mkdir(exist_ok=True)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def gradio_cache(self) -> Path:
+        """The folder to give Gradio as GRADIO_TEMP_DIR."""
+        return self.root / "gradio"
+
+    def keep(self, data: bytes, suffix: str) -> Path:
+        """Store `data` and return its path, named by its content.
+
+        The same content always gets the same name, so users cannot see each other's files by
+        guessing and a repeated image is stored once.
+        """
+        self._images.mkdir(parents=True, exist_ok=True)
+        path = self._images / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+        if not path.exists():
+            temporary = path.with_suffix(path.suffix + ".part")
+            temporary.write_bytes(data)
+            temporary.replace(path)  # never serve half a file
+        return path
+
+    def sweep(self, now: float | None = None) -> tuple[int, int]:
+        """Delete files past the age limit, then the oldest until under the cap.
+
+        Returns the files left and their total bytes.
+        """
+        now = time.time() if now is None else now
+        files: list[tuple[float, int, Path]] = []
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                path = Path(folder) / name
+                try:
+                    status = path.stat()
+                except OSError:
+                    continue  # deleted meanwhile
+                if now - status.st_mtime > self.max_age:
+                    path.unlink(missing_ok=True)
+                else:
+                    files.append((status.st_mtime, status.st_size, path))
+        total = sum(size for _, size, _ in files)
+        files.sort()
+        while files and total > self.max_bytes:
+            _, size, path = files.pop(0)
+            path.unlink(missing_ok=True)
+            total -= size
+        return len(files), total
+
+    def usage(self) -> tuple[int, int]:
+        """Files kept and their total bytes, without deleting anything."""
+        count = total = 0
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                try:
+                    total += (Path(folder) / name).stat().st_size
+                    count += 1
+                except OSError:
+                    continue
+        return count, total
+
+    def start_sweeping(self, interval: float = SWEEP_INTERVAL) -> None:
+        """Sweep every `interval` seconds on the running loop until `remove()`."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(interval))
+
+    async def _sweep_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.sweep)
+            except OSError as error:
+                log.warning("sweeping %s failed: %s", self.root, error)
+
+    async def remove(self) -> None:
+        """Stop sweeping and delete the folder with everything in it."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,46 @@
+"""Routes for operators: liveness, readiness and Prometheus metrics. They reach no one upstream."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from .metrics import CONTENT_TYPE
+from .services import Services
+
+
+def health_routes(services: Services) -> APIRouter:
+    """`/healthz`, `/readyz` and `/metrics` for the given services."""
+    router = APIRouter()
+
+    @router.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """The process serves HTTP: nothing else is checked, so a busy Websim never restarts us."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Whether this replica can take users: its Websim client is open and its limits
+        storage answers. The upstream guard's state is reported, not judged: a paused Websim
+        is the same for every replica."""
+        guard = services.guard.state()
+        storage_ok = await services.limiter.ready()
+        ready = services.client_is_open and storage_ok
+        body = {
+            "ready": ready,
+            "websim_client": "open" if services.client_is_open else "closed",
+            "limits_storage": "ok" if storage_ok else "unreachable",
+            "upstream": {
+                "paused": guard.paused,
+                "status": guard.status,
+                "reason": guard.reason,
+                "retry_in": round(guard.retry_in, 1),
+            },
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(services.metrics.render(), media_type=CONTENT_TYPE)
+
+    return router

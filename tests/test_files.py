@@ -1,0 +1,45 @@
+"""The server's one files folder: content-addressed, capped in size and age, removed at the end."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from studio.files import FileStore
+
+
+def test_the_same_content_is_kept_once_under_a_name_nobody_can_guess(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files", max_bytes=10_000, max_age=60)
+    first, again = store.keep(b"picture", ".png"), store.keep(b"picture", ".png")
+
+    assert first == again and first.read_bytes() == b"picture"
+    assert len(first.stem) == 32 and first.suffix == ".png"
+    assert store.usage() == (1, 7)
+
+
+def test_a_sweep_drops_old_files_then_the_oldest_until_under_the_cap(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files", max_bytes=2_500, max_age=100)
+    now = 1_000_000.0
+    paths = [store.keep(bytes([number]) * 1000, ".bin") for number in range(4)]
+    gradio_file = store.gradio_cache / "abc" / "upload.png"
+    gradio_file.parent.mkdir(parents=True)
+    gradio_file.write_bytes(b"x" * 400)
+    for age, path in zip((500, 90, 80, 70, 10), [*paths, gradio_file], strict=True):
+        os.utime(path, (now - age, now - age))
+
+    kept = store.sweep(now=now)
+
+    assert not paths[0].exists()  # past the age limit
+    assert not paths[1].exists()  # the oldest left, over the cap
+    assert paths[2].exists() and paths[3].exists() and gradio_file.exists()
+    assert kept == (3, 2_400)
+
+
+async def test_remove_deletes_the_whole_folder(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files", max_bytes=10_000, max_age=60)
+    store.keep(b"picture", ".png")
+    store.start_sweeping(interval=0.01)
+
+    await store.remove()
+
+    assert not store.root.exists()
