@@ -18,6 +18,10 @@ from typing import Any
 
 # Gradio reports usage to its makers unless told not to; an offline demo should not try.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Gradio's queue otherwise rebuilds a pandas table of its last 10,000 events after every event,
+# for a monitoring page this app does not serve: CPU per call, and memory, for nothing.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000000")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 # Every file the server keeps lives in one folder, removed when it stops: Gradio's uploads and
 # served files too, which it must be told before it is imported.
 os.environ["GRADIO_TEMP_DIR"] = os.path.join(tempfile.mkdtemp(prefix="websim-studio-"), "gradio")

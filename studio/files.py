@@ -17,8 +17,9 @@ from pathlib import Path
 
 log = logging.getLogger("websim_studio.files")
 
-# A sweep walks the folder; once a minute keeps it cheap and the overshoot small.
-SWEEP_INTERVAL = 60.0
+# A sweep walks the folder (a few thousand files at most under the default cap): every 15 s is
+# cheap, and `keep` sweeps at once when its own writes may have crossed the cap.
+SWEEP_INTERVAL = 15.0
 
 
 class FileStore:
@@ -33,9 +34,12 @@ class FileStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.max_age = max_age
-        self._images = self.root / "images"
-        self._images.mkdir(exist_ok=True)
+        # Inside Gradio's cache, so that Gradio serves an image from where it is rather than
+        # keeping a second copy of it.
+        self._images = self.gradio_cache / "images"
+        self._images.mkdir(parents=True, exist_ok=True)
         self._sweeper: asyncio.Task[None] | None = None
+        self._written_since_sweep = 0
 
     @property
     def gradio_cache(self) -> Path:
@@ -54,6 +58,9 @@ class FileStore:
             temporary = path.with_suffix(path.suffix + ".part")
             temporary.write_bytes(data)
             temporary.replace(path)  # never serve half a file
+            self._written_since_sweep += len(data)
+            if self._written_since_sweep > self.max_bytes // 4:
+                self.sweep()
         return path
 
     def sweep(self, now: float | None = None) -> tuple[int, int]:
@@ -62,6 +69,7 @@ class FileStore:
         Returns the files left and their total bytes.
         """
         now = time.time() if now is None else now
+        self._written_since_sweep = 0
         files: list[tuple[float, int, Path]] = []
         for folder, _, names in os.walk(self.root):
             for name in names:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import gradio as gr
@@ -25,10 +27,12 @@ from .services import Services
 
 log = logging.getLogger("websim_studio")
 
-# Sessions whose state Gradio keeps in memory (its default is 10,000): a browser resends what an
-# event needs, so an evicted session loses nothing, and memory stays bounded however many
-# scripts start new sessions.
-STATE_SESSIONS = 1000
+# Sessions whose state Gradio keeps in memory (its default is 10,000, about 70 KB each here): a
+# browser resends what an event needs, so an evicted session loses nothing, and memory stays
+# bounded however many scripts start new sessions.
+STATE_SESSIONS = 500
+# How often Gradio's per-session bookkeeping is tidied (see `forget_finished_sessions`).
+TIDY_INTERVAL = 60.0
 # Seconds a stopping server gives streams and calls in flight before it cancels them.
 GRACEFUL_SHUTDOWN = 5
 
@@ -39,9 +43,19 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     `page` goes to Gradio's mount (css, footer_links, ...).
     """
     settings = services.studio
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with services.lifespan(app):
+            tidying = asyncio.create_task(forget_finished_sessions(demo, TIDY_INTERVAL))
+            try:
+                yield
+            finally:
+                tidying.cancel()
+
     app = FastAPI(
         title="Websim Studio",
-        lifespan=services.lifespan,
+        lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -107,6 +121,19 @@ def cancel_events_of_departed_clients(demo: gr.Blocks) -> None:
                 task.cancel()
 
     queue.clean_events = clean_and_cancel  # type: ignore[method-assign]
+
+
+async def forget_finished_sessions(demo: gr.Blocks, interval: float) -> None:
+    """Drop the empty entries Gradio's queue keeps for every session whose events all finished.
+
+    Gradio removes a session's entry when its stream is cut, not when it ends normally, so a
+    script that makes a new session per call would grow that table for ever.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        pending = demo._queue.pending_event_ids_session
+        for session in [session for session, events in pending.items() if not events]:
+            pending.pop(session, None)
 
 
 def serve(application: Edge, host: str, port: int) -> None:

@@ -20,6 +20,14 @@ IMAGE_URL = "https://websim.ai/api/v1/inference/run_image_generation"
 HELLO = [{"role": "user", "content": "Hello"}]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_analytics() -> Iterator[None]:
+    """gradio_client reports usage from a thread per Client unless told not to."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No WEBSIM_* variable of the machine leaks into a test."""

@@ -31,14 +31,6 @@ LATENCY = 0.5
 Connect = Callable[..., Client]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_analytics() -> Iterator[None]:
-    """gradio_client reports usage from a thread per Client unless told not to."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-        yield
-
-
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorProcess]:
     with emulator_process(LATENCY) as running:

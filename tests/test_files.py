@@ -18,7 +18,7 @@ def test_the_same_content_is_kept_once_under_a_name_nobody_can_guess(tmp_path: P
 
 
 def test_a_sweep_drops_old_files_then_the_oldest_until_under_the_cap(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "files", max_bytes=2_500, max_age=100)
+    store = FileStore(tmp_path / "files", max_bytes=100_000, max_age=100)
     now = 1_000_000.0
     paths = [store.keep(bytes([number]) * 1000, ".bin") for number in range(4)]
     gradio_file = store.gradio_cache / "abc" / "upload.png"
@@ -27,12 +27,23 @@ def test_a_sweep_drops_old_files_then_the_oldest_until_under_the_cap(tmp_path: P
     for age, path in zip((500, 90, 80, 70, 10), [*paths, gradio_file], strict=True):
         os.utime(path, (now - age, now - age))
 
+    store.max_bytes = 2_500
     kept = store.sweep(now=now)
 
     assert not paths[0].exists()  # past the age limit
     assert not paths[1].exists()  # the oldest left, over the cap
     assert paths[2].exists() and paths[3].exists() and gradio_file.exists()
     assert kept == (3, 2_400)
+
+
+def test_writing_past_the_cap_sweeps_at_once_rather_than_at_the_next_round(
+    tmp_path: Path,
+) -> None:
+    store = FileStore(tmp_path / "files", max_bytes=2_500, max_age=3600)
+    for number in range(6):
+        store.keep(bytes([number]) * 1000, ".bin")
+
+    assert store.usage()[1] <= 2_500
 
 
 async def test_remove_deletes_the_whole_folder(tmp_path: Path) -> None:

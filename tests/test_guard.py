@@ -21,6 +21,7 @@ from websim_core import (
     WebsimClient,
 )
 from websim_core.emulator import Emulator, Fault
+from websim_core.guard import TRIAL_SECONDS
 
 from .conftest import CHAT_URL, HELLO
 
@@ -73,6 +74,32 @@ def test_a_429_with_a_wait_pauses_for_that_wait_then_reopens(clock: Clock) -> No
     clock.advance(27)
     guard.check()  # reopened by itself
     assert guard.state() == GuardState(paused=False)
+
+
+def test_when_a_pause_ends_one_call_tries_first_and_the_rest_wait_for_its_answer(
+    clock: Clock,
+) -> None:
+    guard = UpstreamGuard(clock=clock)
+    guard.record(429, retry_after=5)  # the probe that would retry went away
+    clock.advance(5)
+
+    guard.check()  # the first to come tries Websim alone
+    held = paused_error(guard)
+    assert held.status == 429 and 0 < (held.retry_after or 0) <= TRIAL_SECONDS
+    guard.record(200)  # its answer came back: everyone goes again
+    guard.check()
+    guard.check()
+
+
+def test_a_trial_that_never_hears_back_lets_another_call_try(clock: Clock) -> None:
+    guard = UpstreamGuard(clock=clock)
+    guard.record(429, retry_after=1)
+    clock.advance(1)
+    guard.check()
+    paused_error(guard)
+    clock.advance(TRIAL_SECONDS)
+    guard.check()
+    paused_error(guard)
 
 
 def test_a_429_without_a_wait_does_not_pause(clock: Clock) -> None:

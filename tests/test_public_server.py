@@ -39,13 +39,6 @@ from websim_core.emulator import Emulator, Fault
 MiB = 2**20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_analytics() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-        yield
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[EmulatorProcess]:
     with emulator_process() as running:

@@ -19,6 +19,8 @@ from .retry import retry_at_words, wait_words
 REFUSALS = frozenset({401, 403})
 # Doubling stops long before this; the cap only keeps 2.0**n a finite number.
 _MAX_DOUBLINGS = 32
+# After a pause, one call tries Websim first; if it has not been answered by then, another may.
+TRIAL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class UpstreamGuard:
     While paused, `check()` raises `UpstreamPausedError` saying why and when to try again, except
     for the one call whose 429 started the pause (it holds the token `record` returned): it is the
     probe that retries after the wait, as Websim asked.
+
+    When a pause ends, calls do not all go at once (people come back at the time they were told):
+    the probe, or else the first call to come, tries Websim alone; the others are held until a
+    reply comes back, or for at most `TRIAL_SECONDS`, after which another call may try.
     """
 
     def __init__(
@@ -72,6 +78,8 @@ class UpstreamGuard:
         self._status = 0
         self._detail = ""
         self._probe: object | None = None
+        self._after_pause = False  # a pause has ended and no reply has come back since
+        self._trial_at = float("-inf")  # when the last call was let through to try
 
     def check(self, token: object | None = None) -> None:
         """Return if a call may be sent now; raise `UpstreamPausedError` if not.
@@ -79,9 +87,15 @@ class UpstreamGuard:
         `token` is what `record` returned to this call, if anything: the probe passes.
         """
         with self._lock:
-            remaining = self._until - self._clock()
-            if remaining <= 0 or (token is not None and token is self._probe):
+            now = self._clock()
+            remaining = self._until - now
+            if token is not None and token is self._probe:
                 return
+            if remaining <= 0:
+                if not self._after_pause or now - self._trial_at >= TRIAL_SECONDS:
+                    self._trial_at = now  # this call tries first; a reply ends the trial
+                    return
+                remaining = self._trial_at + TRIAL_SECONDS - now
             status, detail = self._status, self._detail
         raise UpstreamPausedError(
             _message(status, detail, remaining), status=status, detail=detail, retry_after=remaining
@@ -96,6 +110,8 @@ class UpstreamGuard:
         """
         with self._lock:
             now = self._clock()
+            if now >= self._until:
+                self._after_pause = False  # the trial, or any call, has its answer
             if 200 <= status < 300:
                 self._refusals = self._refusal_pauses = 0
                 if self._status in REFUSALS and now < self._until:
@@ -136,6 +152,8 @@ class UpstreamGuard:
                 self._until, self._status, self._detail = until, status, detail
             return None
         self._until, self._status, self._detail = until, status, detail
+        self._after_pause = True
+        self._trial_at = float("-inf")
         self._probe = object()
         return self._probe
 
