@@ -41,6 +41,9 @@ BUSY = (
 )
 # Gradio answers 503 to a join when its queue is full; these are the routes that join.
 _JOINS = ("queue_join", "call")
+SHAPE_HINT = (
+    'Send JSON such as {"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
+)
 
 
 class Edge:
@@ -89,9 +92,8 @@ class Edge:
             if refusal is not None:
                 await _answer(send_with_id, *refusal)
             else:
-                responder: Send = send_with_id
-                if route in _JOINS and scope["method"] == "POST":
-                    responder = _busy_in_words(send_with_id, self.metrics)
+                joins = route in _JOINS and scope["method"] == "POST"
+                responder = _refusals_in_words(send_with_id, self.metrics, joins)
                 limit = self._body_limit(route)
                 await self.app(scope, _capped(receive, limit, self.metrics), responder)
         finally:
@@ -199,39 +201,70 @@ def _capped(receive: Receive, limit: int, metrics: Metrics) -> Receive:
     return capped
 
 
-def _busy_in_words(send: Send, metrics: Metrics) -> Send:
-    """Replace Gradio's "Queue is full. Max size is N and size is N." with what to do."""
-    replacing = False
+def _refusals_in_words(send: Send, metrics: Metrics, joins: bool) -> Send:
+    """Say Gradio's and FastAPI's refusals as sentences: a full queue (503 to a join, "Queue is
+    full. Max size is N and size is N.") and a body of the wrong shape (422, a list of pydantic
+    errors). Everything else passes through untouched, streams included."""
+    holding: Message | None = None
+    held = b""
 
-    async def busy_send(message: Message) -> None:
-        nonlocal replacing
-        if message["type"] == "http.response.start" and message["status"] == 503:
-            replacing = True
-            metrics.limit_refusals.labels("busy").inc()
-            body = json.dumps({"detail": BUSY}).encode()
+    async def worded_send(message: Message) -> None:
+        nonlocal holding, held
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            if status == 422 or (status == 503 and joins):
+                holding = message
+                return
+        elif holding is not None and message["type"] == "http.response.body":
+            held += message.get("body", b"")
+            if message.get("more_body", False):
+                return
+            status = holding["status"]
+            if status == 503:
+                metrics.limit_refusals.labels("busy").inc()
+                sentence, extra = BUSY, [(b"retry-after", str(BUSY_SECONDS).encode())]
+            else:
+                sentence, extra = _shape_problem(held), []
+            body = json.dumps({"detail": sentence}).encode()
+            headers = [
+                (k, v)
+                for k, v in holding.get("headers", [])
+                if k not in (b"content-length", b"content-type")
+            ]
             await send(
                 {
                     "type": "http.response.start",
-                    "status": 503,
+                    "status": status,
                     "headers": [
-                        *[
-                            (k, v)
-                            for k, v in message.get("headers", [])
-                            if k not in (b"content-length", b"content-type")
-                        ],
+                        *headers,
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(BUSY_SECONDS).encode()),
+                        *extra,
                     ],
                 }
             )
             await send({"type": "http.response.body", "body": body})
             return
-        if replacing:
-            return  # Gradio's own words, dropped
         await send(message)
 
-    return busy_send
+    return worded_send
+
+
+def _shape_problem(body: bytes) -> str:
+    """One sentence for FastAPI's list of validation errors about a request body."""
+    try:
+        first = json.loads(body)["detail"][0]
+        kind, where, problem = first["type"], first["loc"], first["msg"]
+    except (ValueError, LookupError, TypeError):
+        return "That request cannot be sent: its body is not what this route takes. " + SHAPE_HINT
+    if kind == "json_invalid":
+        what = "its body is not valid JSON"
+    elif kind == "missing":
+        what = ".".join(str(part) for part in where if part != "body") + " is missing"
+    else:
+        field = ".".join(str(part) for part in where if part != "body") or "its body"
+        what = f"{field}: {problem[:1].lower()}{problem[1:]}"
+    return f"That request cannot be sent: {what}. {SHAPE_HINT}"
 
 
 async def _answer(send: Send, status: int, sentence: str, headers: dict[str, str]) -> None:

@@ -22,6 +22,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from .edge import Edge
+from .gradio_hardening import (
+    cancel_events_of_departed_clients,
+    fill_in_api_defaults,
+    forget_finished_sessions,
+)
 from .health import health_routes
 from .services import Services
 
@@ -85,6 +90,7 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         **page,
     )
     cancel_events_of_departed_clients(demo)
+    fill_in_api_defaults(demo)
     return Edge(
         app,
         settings=settings,
@@ -92,48 +98,6 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         metrics=services.metrics,
         max_upload_bytes=settings.max_request_bytes,
     )
-
-
-def cancel_events_of_departed_clients(demo: gr.Blocks) -> None:
-    """Cancel a session's running events when its client goes away.
-
-    Gradio notices the closed stream and only marks the session's events dead, which stops a
-    generator at its next yield but leaves a call waiting on Websim running to the end. Its
-    running events are asyncio tasks named "<session>_<fn><gradio-sep><event>" (the names its
-    own /cancel route uses): cancelling them closes the Websim connection at once.
-    """
-    queue = demo._queue
-    clean_events = queue.clean_events
-
-    async def clean_and_cancel(
-        *, session_hash: str | None = None, event_id: str | None = None
-    ) -> None:
-        await clean_events(session_hash=session_hash, event_id=event_id)
-        for task in asyncio.all_tasks():
-            name = task.get_name()
-            if "<gradio-sep>" not in name:
-                continue
-            task_id, task_event = name.split("<gradio-sep>", 1)
-            task_session = task_id.rsplit("_", 1)[0]
-            if (session_hash is not None and task_session == session_hash) or (
-                event_id is not None and task_event == event_id
-            ):
-                task.cancel()
-
-    queue.clean_events = clean_and_cancel  # type: ignore[method-assign]
-
-
-async def forget_finished_sessions(demo: gr.Blocks, interval: float) -> None:
-    """Drop the empty entries Gradio's queue keeps for every session whose events all finished.
-
-    Gradio removes a session's entry when its stream is cut, not when it ends normally, so a
-    script that makes a new session per call would grow that table for ever.
-    """
-    while True:
-        await asyncio.sleep(interval)
-        pending = demo._queue.pending_event_ids_session
-        for session in [session for session, events in pending.items() if not events]:
-            pending.pop(session, None)
 
 
 def serve(application: Edge, host: str, port: int) -> None:

@@ -269,6 +269,40 @@ def test_wrong_types_get_a_sentence_and_one_log_line_not_a_traceback(
     assert "Traceback" not in app.output()
 
 
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"nonsense", "its body is not valid JSON"),
+        (b"{}", "data is missing"),
+        (b'{"data": "hi"}', "data: input should be a valid list"),
+    ],
+    ids=["not JSON", "no data", "data not a list"],
+)
+def test_a_body_of_the_wrong_shape_gets_a_sentence(
+    app: RunningApp, body: bytes, problem: str
+) -> None:
+    status, text = post(app.url, "/gradio_api/call/chat", body)
+    assert status == 422
+    assert json.loads(text)["detail"] == (
+        f"That request cannot be sent: {problem}. Send JSON such as "
+        '{"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
+    )
+
+
+def test_api_callers_may_leave_out_arguments_that_have_defaults(
+    app: RunningApp, clean_upstream: EmulatorProcess
+) -> None:
+    assert call(app.url, "chat", ["Hello"]) == (
+        "complete: Emulator reply to 1 message. You said: Hello"
+    )
+    with nothing_sent_to(clean_upstream):
+        assert call(app.url, "generate_image", []) == (
+            "error: That request cannot be sent: prompt is missing: /generate_image takes "
+            "prompt, aspect_ratio, model, in that order."
+        )
+    assert "Traceback" not in app.output()
+
+
 def test_a_none_system_prompt_is_no_system_prompt(app: RunningApp) -> None:
     outcome = call(app.url, "chat", ["Hello", None, "gemini-1.5-pro", None])
     assert outcome == "complete: Emulator reply to 1 message. You said: Hello"

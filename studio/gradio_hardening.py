@@ -1,0 +1,87 @@
+"""Where Gradio falls short of a public server, and what this app does about it.
+
+Each function adjusts one behaviour of a Blocks and its queue, through the same attributes and
+task names Gradio's own routes use; `studio.server` applies them all when it mounts the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+import gradio as gr
+
+
+def cancel_events_of_departed_clients(demo: gr.Blocks) -> None:
+    """Cancel a session's running events when its client goes away.
+
+    Gradio notices the closed stream and only marks the session's events dead, which stops a
+    generator at its next yield but leaves a call waiting on Websim running to the end. Its
+    running events are asyncio tasks named "<session>_<fn><gradio-sep><event>" (the names its
+    own /cancel route uses): cancelling them closes the Websim connection at once.
+    """
+    queue = demo._queue
+    clean_events = queue.clean_events
+
+    async def clean_and_cancel(
+        *, session_hash: str | None = None, event_id: str | None = None
+    ) -> None:
+        await clean_events(session_hash=session_hash, event_id=event_id)
+        for task in asyncio.all_tasks():
+            name = task.get_name()
+            if "<gradio-sep>" not in name:
+                continue
+            task_id, task_event = name.split("<gradio-sep>", 1)
+            task_session = task_id.rsplit("_", 1)[0]
+            if (session_hash is not None and task_session == session_hash) or (
+                event_id is not None and task_event == event_id
+            ):
+                task.cancel()
+
+    queue.clean_events = clean_and_cancel  # type: ignore[method-assign]
+
+
+async def forget_finished_sessions(demo: gr.Blocks, interval: float) -> None:
+    """Drop the empty entries Gradio's queue keeps for every session whose events all finished.
+
+    Gradio removes a session's entry when its stream is cut, not when it ends normally, so a
+    script that makes a new session per call would grow that table for ever.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        pending = demo._queue.pending_event_ids_session
+        for session in [session for session, events in pending.items() if not events]:
+            pending.pop(session, None)
+
+
+def fill_in_api_defaults(demo: gr.Blocks) -> None:
+    """Let API callers leave out trailing arguments that have defaults, as gradio_client does.
+
+    Gradio refuses a raw `/gradio_api/call/chat {"data": ["hi"]}` with a ValueError that lists its
+    internal objects (and logs a traceback), although the function says what the defaults are.
+    Required arguments still missing are refused in one sentence naming them.
+    """
+    validate_inputs = demo.validate_inputs
+
+    def with_defaults(block_fn: Any, inputs: list[Any]) -> None:
+        wanted = len(block_fn.inputs)
+        if block_fn.api_name and len(inputs) < wanted and callable(block_fn.fn):
+            parameters = [
+                parameter
+                for parameter in inspect.signature(block_fn.fn).parameters.values()
+                if parameter.annotation not in (gr.Request, "gr.Request", "gr.Request | None")
+                and parameter.name != "request"
+            ][:wanted]
+            missing = [p.name for p in parameters[len(inputs) :] if p.default is p.empty]
+            if missing:
+                names = ", ".join(parameter.name for parameter in parameters)
+                raise gr.Error(
+                    f"That request cannot be sent: {missing[0]} is missing: "
+                    f"/{block_fn.api_name} takes {names}, in that order.",
+                    print_exception=False,
+                )
+            inputs.extend(p.default for p in parameters[len(inputs) :])
+        validate_inputs(block_fn, inputs)
+
+    demo.validate_inputs = with_defaults  # type: ignore[method-assign]
