@@ -19,33 +19,34 @@ import asyncio
 import json
 import os
 import platform
-import queue
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 # gradio_client reports usage to its makers unless told not to, from a thread per Client.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 import aiohttp
 import gradio_client
-import psutil
 from gradio_client import Client
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from processes import (
+    AppProcess,
+    PeakRss,
+    Server,
+    StartError,
+    app_process,
+    cpu_seconds,
+    emulator_process,
+    resident_bytes,
+)
 
 DEFAULT_USERS = (64, 256)
 DEFAULT_LATENCY = 1.0
@@ -60,20 +61,12 @@ TARGET_OVERHEAD = {64: 0.5, 256: 1.5}
 BASELINE_CONCURRENCY = 1
 # Clients are created this many at a time: each fetches the app's config and API info.
 SETUP_WORKERS = 16
-RSS_SAMPLE_SECONDS = 0.05
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
-EMULATOR_BANNER = "Websim emulator serving on "
 MODEL = "gemini-1.5-pro"
 # The rows of the report: which app, and who calls it.
 CONFIGURED = "as configured"
 BASELINE = f"concurrency {BASELINE_CONCURRENCY}"
 GRADIO_CLIENT = "gradio_client"
 PROTOCOL_FLOOR = "protocol floor"
-
-
-class StartError(Exception):
-    """Raised when the emulator or the app exits or stays silent instead of serving."""
 
 
 @dataclass
@@ -117,164 +110,21 @@ class Target:
 # --- the processes -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Server:
-    """A process this script started, and where it serves."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-
-
 @contextmanager
-def emulator(latency: float) -> Iterator[Server]:
-    """The emulator on a free port, answering after `latency` seconds; SIGTERMed on the way out."""
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "websim_core.emulator"),
-            *("--port", "0", "--latency", f"{latency:g}"),
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        # Left on the terminal: if the emulator fails, its own words say why.
-        stderr=None,
-    )
-    try:
-        assert process.stdout is not None
-        line = _first_line(process.stdout, START_TIMEOUT)
-        if line is None:
-            raise StartError(f"the emulator did not announce itself within {START_TIMEOUT:g} s")
-        if not line.startswith(EMULATOR_BANNER):
-            raise StartError(f"the emulator printed {line!r} instead of its banner")
-        yield Server(line.removeprefix(EMULATOR_BANNER), process)
-    finally:
-        _stop(process)
-
-
-@contextmanager
-def studio_app(emulator_url: str, concurrency: int | None = None) -> Iterator[Server]:
+def studio_app(emulator_url: str, concurrency: int | None = None) -> Iterator[AppProcess]:
     """`python app.py` on a free loopback port against `emulator_url`, until it answers."""
-    port = _free_port()
-    # The machine's WEBSIM_* settings must not steer the benchmark.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WEBSIM_")}
-    env |= {
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "WEBSIM_BASE_URL": emulator_url,
+    settings = {
         # Every user is its own session and calls once, but say it: the limit is not measured.
         "WEBSIM_STUDIO_REQUESTS_PER_MINUTE": "0",
-        # Only to keep the app's warning about a random secret out of the figures.
-        "WEBSIM_STUDIO_SECRET": "app-load-benchmark",
     }
     if concurrency is not None:
-        env["WEBSIM_STUDIO_CONCURRENCY"] = str(concurrency)
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_until_serving(url, process, log)
-            yield Server(url, process)
-        finally:
-            _stop(process)
-
-
-def _first_line(stream: IO[bytes], timeout: float) -> str | None:
-    """The stream's first line, or None if none comes within `timeout` seconds."""
-    lines: queue.Queue[bytes] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout).decode(errors="replace").strip()
-    except queue.Empty:
-        return None
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            output = log.read().decode(errors="replace").strip()
-            raise StartError(f"the app exited with code {process.returncode}:\n{output}")
-        try:
-            with urllib.request.urlopen(url + "config", timeout=1):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise StartError(f"the app did not answer at {url} within {START_TIMEOUT:g} s")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+        settings["WEBSIM_STUDIO_CONCURRENCY"] = str(concurrency)
+    with app_process(emulator_url, settings, secret="app-load-benchmark") as app:
+        app.wait_until_serving()
+        yield app
 
 
 # --- measuring ---------------------------------------------------------------------------------
-
-
-class MemorySampler:
-    """Peak resident memory of a process and its children, sampled every 50 ms in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def rss(self) -> int:
-        total = 0
-        for process in (self.process, *self.process.children(recursive=True)):
-            # A child may end between listing and reading.
-            with suppress(psutil.NoSuchProcess):
-                total += process.memory_info().rss
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(RSS_SAMPLE_SECONDS):
-            self.peak = max(self.peak, self.rss())
-
-    def __enter__(self) -> MemorySampler:
-        self.peak = self.rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.rss())
-
-
-def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
-    """CPU time (user + system) a process and its children have used so far."""
-    total = 0.0
-    parent = psutil.Process(process.pid)
-    for each in (parent, *parent.children(recursive=True)):
-        try:
-            times = each.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def open_clients(url: str, count: int) -> list[Client]:
@@ -408,22 +258,21 @@ def warm_up(url: str) -> None:
         client.close()
 
 
-def observe(run: Run, emu: Server, app: Server, calls: Callable[[], None]) -> None:
+def observe(run: Run, emu: Server, app: AppProcess, calls: Callable[[], None]) -> None:
     """Run the timed `calls`, recording the app's memory and every process's CPU meanwhile."""
-    sampler = MemorySampler(app.process.pid)
-    run.rss_idle = sampler.rss()
+    run.rss_idle = resident_bytes(app.process)
     cpu_before = (time.process_time(), cpu_seconds(app.process), cpu_seconds(emu.process))
-    with sampler:
+    with PeakRss(app.process) as peak:
         calls()
     cpu_after = (time.process_time(), cpu_seconds(app.process), cpu_seconds(emu.process))
-    run.rss_peak = sampler.peak
+    run.rss_peak = peak.peak
     run.cpu_callers, run.cpu_app, run.cpu_emulator = (
         after - before for after, before in zip(cpu_after, cpu_before, strict=True)
     )
 
 
 def measure_gradio_client(
-    app_label: str, users: int, latency: float, emu: Server, app: Server
+    app_label: str, users: int, latency: float, emu: Server, app: AppProcess
 ) -> Run:
     """N users, each a Client made before the timed calls, then one `/chat` each, all at once."""
     run = Run(app_label, GRADIO_CLIENT, users, latency)
@@ -440,7 +289,7 @@ def measure_gradio_client(
 
 
 def measure_protocol_floor(
-    app_label: str, users: int, latency: float, emu: Server, app: Server
+    app_label: str, users: int, latency: float, emu: Server, app: AppProcess
 ) -> Run:
     """The same N calls with almost no client cost: what the app alone allows."""
     run = Run(app_label, PROTOCOL_FLOOR, users, latency)
@@ -453,7 +302,7 @@ def measure_protocol_floor(
 
 def run_all(users: Sequence[int], latency: float, baseline_users: int) -> list[Run]:
     runs: list[Run] = []
-    with emulator(latency) as emu:
+    with emulator_process(latency) as emu:
         for count in users:
             # A fresh app per scenario, so no figure carries what an earlier one left behind.
             with studio_app(emu.url) as app:

@@ -2,7 +2,8 @@
 
 Run from a checkout: `python bench/public_limits.py [--quick]`. The emulator and the app
 (`python app.py`, configured only through its environment, as deployed) each run in their own
-process on loopback, as in `bench/app_load.py`; the callers are this process. It measures:
+process on loopback, started by `bench/processes.py` as for `bench/app_load.py`; the callers
+are this process. It measures:
 
 1. Memory: the app's RSS (psutil, the process and its children) when idle after one warm-up
    call, after 50 MiB chat bodies sent the way curl sends large bodies (declared length and
@@ -27,7 +28,6 @@ import asyncio
 import json
 import os
 import platform
-import queue
 import random
 import select
 import signal
@@ -36,20 +36,25 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
-import psutil
+from processes import (
+    AppProcess,
+    PeakRss,
+    StartError,
+    app_process,
+    cpu_seconds,
+    emulator_process,
+    resident_bytes,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Run as a script from a checkout: make the packages beside bench/ importable without installing.
@@ -68,11 +73,9 @@ from websim_core.emulator import Emulator, Fault  # noqa: E402
 
 MiB = 2**20
 MODEL = "gemini-1.5-pro"
-EMULATOR_BANNER = "Websim emulator serving on "
-START_TIMEOUT = 60.0
+# How long an app or the emulator has to end after SIGTERM before it is killed.
 STOP_TIMEOUT = 15.0
 HTTP_TIMEOUT = 30.0
-RSS_SAMPLE_SECONDS = 0.05
 # curl waits this long for "100 Continue" before it sends a declared body anyway.
 EXPECT_WAIT = 1.0
 CHUNK = MiB
@@ -133,166 +136,20 @@ QUICK = Plan(
 )
 
 
-class StartError(Exception):
-    """Raised when the emulator or the app exits or stays silent instead of serving."""
-
-
 # --- the processes -----------------------------------------------------------------------------
 
 
-@contextmanager
-def emulator_process() -> Iterator[str]:
-    """`python -m websim_core.emulator` on a free port, answering at once; its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "websim_core.emulator", "--port", "0"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=None,  # left on the terminal: if the emulator fails, its own words say why
-    )
-    try:
-        assert process.stdout is not None
-        line = _first_line(process.stdout, START_TIMEOUT)
-        if line is None:
-            raise StartError(f"the emulator did not announce itself within {START_TIMEOUT:g} s")
-        if not line.startswith(EMULATOR_BANNER):
-            raise StartError(f"the emulator printed {line!r} instead of its banner")
-        yield line.removeprefix(EMULATOR_BANNER)
-    finally:
-        _stop(process)
-
-
-@dataclass
-class App:
-    """`python app.py`, started; `ready()` waits until it serves."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    temp_dir: Path
-    log: IO[bytes]
-    ready_at: float = 0.0
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, port = self.url.removeprefix("http://").rstrip("/").split(":")
-        return host, int(port)
-
-    def ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StartError(
-                    f"the app exited with code {self.process.returncode}:\n{self.output()}"
-                )
-            try:
-                with urllib.request.urlopen(self.url + "config", timeout=1):
-                    self.ready_at = time.monotonic()
-                    return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        raise StartError(f"the app did not answer at {self.url} within {START_TIMEOUT:g} s")
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace").strip()
-
-    def cpu(self) -> float:
-        """CPU seconds (user + system) the app and its children have used so far."""
-        parent = psutil.Process(self.process.pid)
-        total = 0.0
-        for each in (parent, *parent.children(recursive=True)):
-            with suppress(psutil.NoSuchProcess):
-                times = each.cpu_times()
-                total += times.user + times.system
-        return total
-
-    def rss(self) -> int:
-        """Resident memory of the app and its children, in bytes."""
-        parent = psutil.Process(self.process.pid)
-        total = 0
-        for each in (parent, *parent.children(recursive=True)):
-            with suppress(psutil.NoSuchProcess):  # a child may end between listing and reading
-                total += each.memory_info().rss
-        return total
-
-
-@contextmanager
-def studio_app(emulator_url: str, temp_dir: Path, **settings: str) -> Iterator[App]:
+def studio_app(
+    emulator_url: str, temp_dir: Path, **settings: str
+) -> AbstractContextManager[AppProcess]:
     """`python app.py` on a free loopback port with TMPDIR=`temp_dir` and `settings`, started
-    but not waited for (call `ready()`), so that two apps can start side by side."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # The machine's WEBSIM_* settings must not steer the benchmark.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WEBSIM_")}
-    env |= {
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "TMPDIR": str(temp_dir),
-        "WEBSIM_BASE_URL": emulator_url,
-        # Only to keep the app's warning about a random secret out of its log.
-        "WEBSIM_STUDIO_SECRET": "public-limits-benchmark",
-        **settings,
-    }
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield App(f"http://127.0.0.1:{port}/", process, temp_dir, log)
-        finally:
-            _stop(process)
-
-
-def _first_line(stream: IO[bytes], timeout: float) -> str | None:
-    """The stream's first line, or None if none comes within `timeout` seconds."""
-    lines: queue.Queue[bytes] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout).decode(errors="replace").strip()
-    except queue.Empty:
-        return None
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-class PeakRss:
-    """The highest RSS of an app while the block runs, sampled every 50 ms in a thread."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(RSS_SAMPLE_SECONDS):
-            self.peak = max(self.peak, self.app.rss())
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self.app.rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.app.rss())
+    but not waited for (call `wait_until_serving()`), so that two apps can start side by side."""
+    return app_process(
+        emulator_url,
+        {"TMPDIR": str(temp_dir), **settings},
+        secret="public-limits-benchmark",
+        stop_timeout=STOP_TIMEOUT,
+    )
 
 
 # --- calling the app over HTTP -----------------------------------------------------------------
@@ -412,7 +269,7 @@ class Sent:
     sent_bytes: int
 
 
-def send_declared(app: App, parts: list[bytes]) -> Sent:
+def send_declared(app: AppProcess, parts: list[bytes]) -> Sent:
     """POST with Content-Length and `Expect: 100-continue`, as curl sends a large body: wait up
     to a second for the server; send the body on "100 Continue" or silence, not on an answer."""
     length = sum(map(len, parts))
@@ -434,7 +291,7 @@ def send_declared(app: App, parts: list[bytes]) -> Sent:
         return Sent(reader.status(), sent)
 
 
-def send_chunked(app: App, parts: list[bytes]) -> Sent:
+def send_chunked(app: AppProcess, parts: list[bytes]) -> Sent:
     """POST the body in 1 MiB chunks with no Content-Length, stopping when the server answers."""
     host, port = app.host_port
     with socket.create_connection((host, port), timeout=HTTP_TIMEOUT) as sock:
@@ -542,11 +399,11 @@ class MemoryRun:
     checkpoints: list[Checkpoint]
 
 
-def measure_memory(app: App, plan: Plan) -> MemoryRun:
+def measure_memory(app: AppProcess, plan: Plan) -> MemoryRun:
     asyncio.run(run_calls(app.url, "chat", 1, 1, chat_arguments))  # the warm-up call
     time.sleep(1)
     idle = Phase("idle: after start and one warm-up call", requests=1, answered=1)
-    idle.rss = idle.peak = app.rss()
+    idle.rss = idle.peak = resident_bytes(app.process)
     phases = []
     huge = HugeBody.of(plan.body_mib * MiB)
     for label, count, send in (
@@ -565,7 +422,7 @@ def measure_memory(app: App, plan: Plan) -> MemoryRun:
         statuses: Counter[int] = Counter()
         sent = 0
         started = time.perf_counter()
-        with PeakRss(app) as peak:
+        with PeakRss(app.process) as peak:
             for _ in range(count):
                 result = send(app, huge.for_session(uuid.uuid4().hex))
                 statuses[result.status] += 1
@@ -576,20 +433,20 @@ def measure_memory(app: App, plan: Plan) -> MemoryRun:
         phase.other = ", ".join(f"{n} got {s or 'no answer'}" for s, n in statuses.items()) or "-"
         phase.sent_mib = sent / MiB
         time.sleep(0.5)
-        phase.rss, phase.peak = app.rss(), peak.peak
+        phase.rss, phase.peak = resident_bytes(app.process), peak.peak
         phases.append(phase)
 
     checkpoints: list[Checkpoint] = []
     started = time.perf_counter()
-    app_cpu, callers_cpu = app.cpu(), time.process_time()
+    app_cpu, callers_cpu = cpu_seconds(app.process), time.process_time()
 
     def checkpoint(done: int) -> None:
         checkpoints.append(
             Checkpoint(
                 done,
-                app.rss(),
+                resident_bytes(app.process),
                 time.perf_counter() - started,
-                app.cpu() - app_cpu,
+                cpu_seconds(app.process) - app_cpu,
                 time.process_time() - callers_cpu,
             )
         )
@@ -598,7 +455,7 @@ def measure_memory(app: App, plan: Plan) -> MemoryRun:
         f"ordinary `/chat` calls, a new session each, {plan.callers} callers at once",
         requests=plan.sessions,
     )
-    with PeakRss(app) as peak:
+    with PeakRss(app.process) as peak:
         tally = asyncio.run(
             run_calls(
                 app.url,
@@ -612,7 +469,7 @@ def measure_memory(app: App, plan: Plan) -> MemoryRun:
         )
     time.sleep(1)
     phase.answered, phase.other, phase.seconds = tally.answered, tally.others(), tally.seconds
-    phase.rss, phase.peak = app.rss(), peak.peak
+    phase.rss, phase.peak = resident_bytes(app.process), peak.peak
     phases.append(phase)
     return MemoryRun(idle, phases, checkpoints)
 
@@ -724,18 +581,19 @@ class DiskRun:
     left_behind: list[str] = field(default_factory=list)
 
 
-def make_images(app: App, plan: Plan) -> DiskRun:
+def make_images(app: AppProcess, temp_dir: Path, plan: Plan) -> DiskRun:
     run_id = uuid.uuid4().hex[:8]
 
     def arguments(number: int) -> tuple[list[Any], str]:
         return [f"benchmark image {number} of run {run_id}", "1:1", "flux"], "path"
 
     tally = asyncio.run(run_calls(app.url, "generate_image", plan.images, 16, arguments))
-    return DiskRun(tally, Usage.of(app.temp_dir))
+    return DiskRun(tally, Usage.of(temp_dir))
 
 
-def finish_disk(app: App, run: DiskRun, plan: Plan) -> None:
-    """After the sweep (when this run waits for it), then SIGTERM and what is left."""
+def finish_disk(app: AppProcess, temp_dir: Path, run: DiskRun, plan: Plan) -> None:
+    """After the sweep (when this run waits for it), then SIGTERM and what is left in
+    `temp_dir`, the app's TMPDIR."""
     if plan.wait_for_sweep:
         # The app's first sweep runs SWEEP_INTERVAL after its lifespan starts, just before it
         # first answers: a second's margin past that.
@@ -743,7 +601,7 @@ def finish_disk(app: App, run: DiskRun, plan: Plan) -> None:
         if wait > 0:
             time.sleep(wait)
         run.sweep_at = time.monotonic() - app.ready_at
-        run.after_sweep = Usage.of(app.temp_dir)
+        run.after_sweep = Usage.of(temp_dir)
     started = time.perf_counter()
     app.process.send_signal(signal.SIGTERM)
     try:
@@ -751,7 +609,7 @@ def finish_disk(app: App, run: DiskRun, plan: Plan) -> None:
     except subprocess.TimeoutExpired:
         run.exit_code = None
     run.exit_seconds = time.perf_counter() - started
-    run.left_behind = sorted(path.name for path in app.temp_dir.iterdir())
+    run.left_behind = sorted(path.name for path in temp_dir.iterdir())
 
 
 def print_disk(run: DiskRun, plan: Plan) -> None:
@@ -1014,21 +872,20 @@ def print_header(quick: bool) -> None:
 def run_all(plan: Plan) -> list[tuple[str, str, str, bool]]:
     goals: list[tuple[str, str, str, bool]] = []
     with ExitStack() as stack:
-        emulator_url = stack.enter_context(emulator_process())
+        emulator_url = stack.enter_context(emulator_process(stop_timeout=STOP_TIMEOUT)).url
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="public-limits-")))
-        (scratch / "disk").mkdir()
-        (scratch / "memory").mkdir()
+        disk_dir, memory_dir = scratch / "disk", scratch / "memory"
+        disk_dir.mkdir()
+        memory_dir.mkdir()
         unlimited = {"WEBSIM_STUDIO_REQUESTS_PER_MINUTE": "0"}
         # Both apps start side by side; the disk app lives on while the rest runs, to its sweep.
         disk_app = stack.enter_context(
-            studio_app(
-                emulator_url, scratch / "disk", WEBSIM_STUDIO_FILES_MB=str(FILES_MB), **unlimited
-            )
+            studio_app(emulator_url, disk_dir, WEBSIM_STUDIO_FILES_MB=str(FILES_MB), **unlimited)
         )
-        with studio_app(emulator_url, scratch / "memory", **unlimited) as memory_app:
-            disk_app.ready()
-            memory_app.ready()
-            disk = make_images(disk_app, plan)
+        with studio_app(emulator_url, memory_dir, **unlimited) as memory_app:
+            disk_app.wait_until_serving()
+            memory_app.wait_until_serving()
+            disk = make_images(disk_app, disk_dir, plan)
             memory = measure_memory(memory_app, plan)
         print_memory(memory)
         goals += memory_targets(memory)
@@ -1037,7 +894,7 @@ def run_all(plan: Plan) -> list[tuple[str, str, str, bool]]:
         print_storm(runs, plan)
         goals += storm_targets(runs)
 
-        finish_disk(disk_app, disk, plan)
+        finish_disk(disk_app, disk_dir, disk, plan)
         print_disk(disk, plan)
         goals = disk_targets(disk, plan) + goals
     return goals
