@@ -116,19 +116,21 @@ class Edge:
 
     async def _refusal(
         self, scope: Scope, route: str, client: str
-    ) -> tuple[int, str, dict[str, str]] | None:
+    ) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
         """Status, sentence and headers to answer at once with, or None to pass the request on."""
         limit = self._body_limit(route)
         length = _content_length(scope)
         if length is not None and length > limit:
             self.metrics.limit_refusals.labels("body_size").inc()
-            return 413, too_large(length, limit), {}
+            # The body is not read: the connection cannot carry another request.
+            return 413, too_large(length, limit), [(b"connection", b"close")]
         if route == "upload" and scope["method"] == "POST":
             try:
                 await self.limiter.hit(limit_key(client), "uploads")
             except ClientRateLimitError as error:
                 self.metrics.limit_refusals.labels("uploads").inc()
-                return 429, str(error), {"retry-after": str(math.ceil(error.wait))}
+                wait = str(math.ceil(error.wait)).encode()
+                return 429, str(error), [(b"connection", b"close"), (b"retry-after", wait)]
         return None
 
 
@@ -225,25 +227,12 @@ def _refusals_in_words(send: Send, metrics: Metrics, joins: bool) -> Send:
                 sentence, extra = BUSY, [(b"retry-after", str(BUSY_SECONDS).encode())]
             else:
                 sentence, extra = _shape_problem(held), []
-            body = json.dumps({"detail": sentence}).encode()
-            headers = [
+            kept = [
                 (k, v)
                 for k, v in holding.get("headers", [])
                 if k not in (b"content-length", b"content-type")
             ]
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        *headers,
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        *extra,
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _answer(send, status, sentence, [*kept, *extra])
             return
         await send(message)
 
@@ -257,28 +246,29 @@ def _shape_problem(body: bytes) -> str:
         kind, where, problem = first["type"], first["loc"], first["msg"]
     except (ValueError, LookupError, TypeError):
         return "That request cannot be sent: its body is not what this route takes. " + SHAPE_HINT
+    field = ".".join(str(part) for part in where if part != "body") or "its body"
     if kind == "json_invalid":
         what = "its body is not valid JSON"
     elif kind == "missing":
-        what = ".".join(str(part) for part in where if part != "body") + " is missing"
+        what = f"{field} is missing"
     else:
-        field = ".".join(str(part) for part in where if part != "body") or "its body"
         what = f"{field}: {problem[:1].lower()}{problem[1:]}"
     return f"That request cannot be sent: {what}. {SHAPE_HINT}"
 
 
-async def _answer(send: Send, status: int, sentence: str, headers: dict[str, str]) -> None:
+async def _answer(
+    send: Send, status: int, sentence: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A JSON `{"detail": sentence}` response, as FastAPI words its own errors."""
     body = json.dumps({"detail": sentence}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
+                *headers,
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                # The body was not read: the connection cannot carry another request.
-                (b"connection", b"close"),
-                *[(k.encode(), v.encode()) for k, v in headers.items()],
             ],
         }
     )

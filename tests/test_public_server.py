@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import httpx
 import psutil
 import pytest
 from gradio_client import Client
@@ -159,6 +160,25 @@ def test_no_new_session_client_or_forged_header_gets_past_the_clients_allowance(
             finally:
                 client.close()
     assert metric(limited, "websim_studio_limit_refusals_total", limit="requests") >= 4
+
+
+def test_uploads_count_against_the_client_in_a_bucket_of_their_own(
+    upstream: EmulatorProcess, tmp_path: Path
+) -> None:
+    with (
+        app_on(
+            upstream.url, tmp_path / "app.log", WEBSIM_STUDIO_REQUESTS_PER_MINUTE="2"
+        ) as running,
+        httpx.Client(base_url=running.url, trust_env=False) as client,
+    ):
+        statuses = [
+            client.post("gradio_api/upload", files={"files": ("a.png", b"x" * 100)})
+            for _ in range(9)
+        ]
+    assert [answer.status_code for answer in statuses] == [200] * 8 + [429]
+    refused = statuses[-1]
+    assert refused.json()["detail"].startswith("You have sent 8 uploads in the last minute")
+    assert 0 < int(refused.headers["retry-after"]) <= 60
 
 
 # -- bodies refused at the edge ----------------------------------------------------------------
