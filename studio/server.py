@@ -12,7 +12,6 @@ takes "/", and inherits the edge's cap, client identity and logs.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,8 +28,6 @@ from .gradio_hardening import (
 )
 from .health import health_routes
 from .services import Services
-
-log = logging.getLogger("websim_studio")
 
 # Sessions whose state Gradio keeps in memory (its default is 10,000, about 70 KB each here): a
 # browser resends what an event needs, so an evicted session loses nothing, and memory stays
