@@ -135,4 +135,5 @@ def api_messages(message: object, history: object, system_prompt: object) -> lis
     earlier = to_websim_messages(history or [])
     if earlier:
         validate_messages(earlier, field="history")
-    return to_websim_messages([*earlier, {"role": "user", "content": message}], system_prompt or "")
+    system = to_websim_messages([], system_prompt or "")
+    return [*system, *earlier, {"role": "user", "content": message}]

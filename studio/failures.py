@@ -7,8 +7,6 @@ who deployed it.
 
 from __future__ import annotations
 
-import math
-
 from websim_core import (
     InvalidRequestError,
     RateLimitError,
@@ -18,6 +16,7 @@ from websim_core import (
     WebsimTimeoutError,
 )
 from websim_core.errors import UpstreamPausedError
+from websim_core.retry import wait_words
 
 from .rate_limit import ClientRateLimitError
 
@@ -41,7 +40,8 @@ def describe_failure(error: WebsimError | ClientRateLimitError, base_url: str) -
         if error.retry_after is not None and error.retry_after > 0:
             if "try again" in message:
                 return message  # the client already named the time
-            return f"{message} Websim is limiting requests; try again in {wait(error.retry_after)}."
+            wait = wait_words(error.retry_after)
+            return f"{message} Websim is limiting requests; try again in {wait}."
         return f"{message} Websim is limiting requests; try again in a minute."
     if isinstance(error, UpstreamError) and error.status in (401, 403):
         return f"{message} {REFUSED_HINT}"
@@ -55,17 +55,6 @@ def describe_failure(error: WebsimError | ClientRateLimitError, base_url: str) -
             "WEBSIM_BASE_URL, or WEBSIM_PROXY if this server needs a proxy."
         )
     return message
-
-
-def wait(seconds: float) -> str:
-    """A wait in words a person reads at a glance: "40 seconds", "12 minutes", "2 hours"."""
-    if seconds < 90:
-        count, unit = max(1, math.ceil(seconds)), "second"
-    elif seconds < 90 * 60:
-        count, unit = math.ceil(seconds / 60), "minute"
-    else:
-        count, unit = math.ceil(seconds / 3600), "hour"
-    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def capitalised(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studio.config import DEFAULT_CONCURRENCY, StudioSettings
-from studio.failures import describe_failure, wait
+from studio.failures import describe_failure
 from websim_core import (
     ConfigurationError,
     InvalidRequestError,
@@ -93,7 +93,7 @@ BASE = "https://websim.ai"
         ),
         (
             RateLimitError("Websim answered 429", status=429, retry_after=3600),
-            "Websim answered 429. Websim is limiting requests; try again in 60 minutes.",
+            "Websim answered 429. Websim is limiting requests; try again in 60 min.",
         ),
         (
             RateLimitError(
@@ -122,20 +122,6 @@ BASE = "https://websim.ai"
 )
 def test_failures_read_as_one_sentence_for_the_user(error: WebsimError, expected: str) -> None:
     assert describe_failure(error, BASE) == expected
-
-
-@pytest.mark.parametrize(
-    ("seconds", "words"),
-    [
-        (0.3, "1 second"),
-        (59.2, "60 seconds"),
-        (600, "10 minutes"),
-        (3600, "60 minutes"),
-        (7200, "2 hours"),
-    ],
-)
-def test_waits_are_said_in_units_a_person_reads_at_a_glance(seconds: float, words: str) -> None:
-    assert wait(seconds) == words
 
 
 def test_new_settings_are_read_and_checked() -> None:
