@@ -1,1 +1,1 @@
-"""Websim Studio's web app: handlers and shared services behind the Gradio page in `app.py`."""
+"""Websim Studio's web app: the page (studio.page), its handlers and the shared services."""

@@ -3,7 +3,7 @@
     Edge (request id, client address, body cap, upload limit, busy wording, logs, metrics)
     └── FastAPI, with the lifespan that opens and closes the shared services
         ├── /healthz, /readyz, /metrics        operators (studio.health)
-        └── /                                  the Gradio page and its API (app.py's `demo`)
+        └── /                                  the Gradio page and its API (studio.page)
 
 A new surface (an OpenAI-compatible /v1, say) is one more `include_router` here, before Gradio
 takes "/", and inherits the edge's cap, client identity and logs.
