@@ -14,6 +14,7 @@ def test_defaults_without_environment() -> None:
     assert settings.timeout == 120.0
     assert settings.max_retries == 3
     assert dict(settings.extra_headers) == {}
+    assert settings.project_id is None
 
 
 def test_every_variable_is_read() -> None:
@@ -24,6 +25,7 @@ def test_every_variable_is_read() -> None:
             "WEBSIM_TIMEOUT": "12.5",
             "WEBSIM_MAX_RETRIES": "0",
             "WEBSIM_EXTRA_HEADERS": '{"Cookie": "sid=abc"}',
+            "WEBSIM_PROJECT_ID": " k4wd9mpr_n3xq7 ",
         }
     )
     assert settings.base_url == "https://api.websim.com"
@@ -31,6 +33,7 @@ def test_every_variable_is_read() -> None:
     assert settings.timeout == 12.5
     assert settings.max_retries == 0
     assert dict(settings.extra_headers) == {"cookie": "sid=abc"}
+    assert settings.project_id == "k4wd9mpr_n3xq7"
 
 
 def test_blank_variables_mean_the_default() -> None:
@@ -53,6 +56,10 @@ def test_blank_variables_mean_the_default() -> None:
         ("WEBSIM_EXTRA_HEADERS", '{"websim-flags;": ""}', "not a legal header name"),
         ("WEBSIM_EXTRA_HEADERS", '{"x": "a\\r\\nb"}', "one line"),
         ("WEBSIM_EXTRA_HEADERS", '{"x": 1}', "one line of text"),
+        ("WEBSIM_PROJECT_ID", "my project", "1 to 64 ASCII letters"),
+        ("WEBSIM_PROJECT_ID", "proj/../admin", "1 to 64 ASCII letters"),
+        ("WEBSIM_PROJECT_ID", "ké3_xh5gai3gjkmruomu", "1 to 64 ASCII letters"),
+        ("WEBSIM_PROJECT_ID", "p" * 65, "1 to 64 ASCII letters"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, words: str) -> None:
@@ -82,6 +89,8 @@ def test_bad_arguments_name_the_argument() -> None:
         WebsimClient(timeout=-1)
     with pytest.raises(ConfigurationError, match=r"^base_url must be"):
         WebsimClient("localhost:8000")
+    with pytest.raises(ConfigurationError, match=r"^project_id must be 1 to 64"):
+        WebsimClient(project_id="a project")
 
 
 def test_provider_endpoints_follow_the_base_url(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,10 +57,12 @@ class WebsimClient:
     It holds one aiohttp session, and so one keep-alive connection pool, for its lifetime, and is
     safe to share between many concurrent calls on one event loop.
 
-    Arguments left as None come from the environment (see `Settings`); `retry_policy`, when
-    given, replaces the one built from `max_retries`. `guard`, when given, holds every call back
-    while Websim has asked this server to wait or keeps refusing it (see `UpstreamGuard`).
-    `on_attempt` hears each attempt as an `AttemptRecord`, for metrics.
+    Arguments left as None come from the environment (see `Settings`). `project_id` is sent
+    with every call that names none of its own; without it (or `WEBSIM_PROJECT_ID`) each call
+    makes up a fresh one, as the seed did. `retry_policy`, when given, replaces the one built
+    from `max_retries`. `guard`, when given, holds every call back while Websim has asked this
+    server to wait or keeps refusing it (see `UpstreamGuard`). `on_attempt` hears each attempt
+    as an `AttemptRecord`, for metrics.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class WebsimClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        project_id: str | None = None,
         settings: Settings | None = None,
         retry_policy: RetryPolicy | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
@@ -84,6 +87,7 @@ class WebsimClient:
             timeout=timeout,
             max_retries=max_retries,
             extra_headers=extra_headers,
+            project_id=project_id,
         )
         self.retry_policy = retry_policy or RetryPolicy(max_retries=self.settings.max_retries)
         if pool_size < 1:
@@ -157,7 +161,7 @@ class WebsimClient:
         """
         validate_model(model, "chat")
         payload = {
-            "project_id": validate_project_id(project_id, "chat"),
+            "project_id": self._project_id(project_id, "chat"),
             "messages": validate_messages(messages),
         }
         body = _encode(payload, "messages", "send fewer or smaller images")
@@ -183,7 +187,7 @@ class WebsimClient:
         model = validate_model(model, "image")
         prompt = validate_prompt(prompt)
         payload = {
-            "project_id": validate_project_id(project_id, "image"),
+            "project_id": self._project_id(project_id, "image"),
             "prompt": prompt,
             "aspect_ratio": validate_aspect_ratio(aspect_ratio),
         }
@@ -237,6 +241,10 @@ class WebsimClient:
                 on_progress=report,
             )
         )
+
+    def _project_id(self, given: str | None, kind: Kind) -> str:
+        """The call's own project ID, else the configured one, else a fresh one for `kind`."""
+        return validate_project_id(given if given is not None else self.settings.project_id, kind)
 
     async def _post(
         self,

@@ -1,4 +1,9 @@
-"""Project IDs: Websim files every request under a project, and anonymous callers make one up."""
+"""Project IDs: Websim files every request under a project.
+
+The seed made one up for every call, and so does WebsimClient unless given one. Clients written
+later send one fixed ID of a real project instead (`WEBSIM_PROJECT_ID`); random ones may be part
+of why the seed stopped being answered.
+"""
 
 import secrets
 import string

@@ -139,6 +139,7 @@ class _ClientPool:
             settings.timeout,
             settings.max_retries,
             tuple(sorted(settings.extra_headers.items())),
+            settings.project_id,
         )
         clients = await self._clients_of_running_loop()
         client = clients.get(key)

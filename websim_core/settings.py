@@ -6,6 +6,7 @@ The variables (README.md has the same table with examples):
 - `WEBSIM_TIMEOUT`: seconds one attempt may take, connect to last byte; default 120.
 - `WEBSIM_MAX_RETRIES`: retries after the first attempt, 0 to 10; default 3.
 - `WEBSIM_EXTRA_HEADERS`: a JSON object of headers to add, such as a cookie.
+- `WEBSIM_PROJECT_ID`: one fixed project ID for every call, instead of a fresh random one each.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from .catalog import DEFAULT_BASE_URL
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidRequestError
+from .validation import validate_project_id
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 3
@@ -37,6 +39,9 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     extra_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Clients written after the seed send one real project's ID rather than a random one each
+    # call; None keeps the seed's way.
+    project_id: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +58,7 @@ class Settings:
             timeout=get("WEBSIM_TIMEOUT"),
             max_retries=get("WEBSIM_MAX_RETRIES"),
             extra_headers=get("WEBSIM_EXTRA_HEADERS"),
+            project_id=get("WEBSIM_PROJECT_ID"),
             source="WEBSIM_",
         )
 
@@ -64,6 +70,7 @@ class Settings:
         timeout: float | str | None = None,
         max_retries: int | str | None = None,
         extra_headers: Mapping[str, str] | str | None = None,
+        project_id: str | None = None,
         source: str = "",
     ) -> Settings:
         """A copy with every value that is not None checked and put in place.
@@ -85,6 +92,8 @@ class Settings:
             changes["max_retries"] = _check_max_retries(max_retries, name("max_retries"))
         if extra_headers is not None:
             changes["extra_headers"] = _check_headers(extra_headers, name("extra_headers"))
+        if project_id is not None:
+            changes["project_id"] = _check_project_id(project_id, name("project_id"))
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
@@ -113,6 +122,13 @@ def _check_max_retries(value: int | str, name: str) -> int:
     if not 0 <= count <= MAX_RETRIES_LIMIT:
         raise ConfigurationError(f"{name} must be from 0 to {MAX_RETRIES_LIMIT}, not {value!r}")
     return count
+
+
+def _check_project_id(value: str, name: str) -> str:
+    try:
+        return validate_project_id(value.strip(), "chat")
+    except InvalidRequestError as error:
+        raise ConfigurationError(f"{name} {error.problem}, not {value!r}") from None
 
 
 def _check_headers(value: Mapping[str, str] | str, name: str) -> Mapping[str, str]:
