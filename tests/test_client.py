@@ -70,6 +70,15 @@ async def test_chat_keeps_a_given_project_id(mocked: aioresponses) -> None:
     assert body_of(sent(mocked)[0])["project_id"] == "ke3_xh5gai3gjkmruomu"
 
 
+async def test_chat_asks_for_json_only_when_told(mocked: aioresponses) -> None:
+    mocked.post(CHAT_URL, payload={"content": '{"ok": true}'}, repeat=True)
+    async with WebsimClient() as client:
+        assert await client.chat(HELLO, json_mode=True) == '{"ok": true}'
+        await client.chat(HELLO)
+    asked, plain = (body_of(call) for call in sent(mocked))
+    assert asked["json"] is True and "json" not in plain
+
+
 async def test_chat_reply_that_is_not_json_is_the_reply(mocked: aioresponses) -> None:
     mocked.post(CHAT_URL, body="  plain words  ", content_type="text/plain")
     async with WebsimClient() as client:

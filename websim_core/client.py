@@ -153,17 +153,22 @@ class WebsimClient:
         project_id: str | None = None,
         deadline: float | None = None,
         on_progress: ProgressCallback | None = None,
+        json_mode: bool = False,
     ) -> str:
         """Send a conversation and return Websim's reply, stripped of surrounding whitespace.
 
         Websim keeps no history: `messages` must hold the whole conversation. `deadline` bounds
         the whole call, retries included, in seconds. `on_progress` hears each attempt and retry.
+        `json_mode` asks for a reply in JSON (`"json": true` in the body, as Websim's own page
+        SDK asks); the reply still comes back as text, unparsed.
         """
         validate_model(model, "chat")
-        payload = {
+        payload: dict[str, Any] = {
             "project_id": self._project_id(project_id, "chat"),
             "messages": validate_messages(messages),
         }
+        if json_mode:
+            payload["json"] = True
         body = _encode(payload, "messages", "send fewer or smaller images")
         return await self._post(
             "chat",
