@@ -86,6 +86,9 @@ class StudioSettings:
     # Encrypts the conversation kept in each browser; a fixed one keeps it across restarts.
     browser_secret: str = ""
     browser_secret_is_fixed: bool = False
+    # Keys the OpenAI-compatible /v1 routes require as `Authorization: Bearer <key>`; none
+    # leaves them open, counted per client address like every other route.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def max_request_bytes(self) -> int:
@@ -118,6 +121,7 @@ class StudioSettings:
             files_max_age=_number(env, "WEBSIM_STUDIO_FILES_MAX_AGE", DEFAULT_FILES_MAX_AGE),
             browser_secret=secret or secrets.token_urlsafe(32),
             browser_secret_is_fixed=bool(secret),
+            api_keys=_keys(env, "WEBSIM_STUDIO_API_KEYS"),
         )
 
 
@@ -146,3 +150,15 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     if not 0 < value < float("inf"):
         raise ConfigurationError(f"{name} must be more than 0, not {raw!r}")
     return value
+
+
+def _keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated keys, blanks around them dropped; each must fit in a header as it is."""
+    keys = tuple(key.strip() for key in env.get(name, "").split(",") if key.strip())
+    for key in keys:
+        if not all("!" <= character <= "~" for character in key):
+            raise ConfigurationError(
+                f"{name} must be comma-separated keys of printable ASCII characters without "
+                "spaces; one of them is not"
+            )
+    return keys

@@ -154,3 +154,12 @@ def test_the_default_trusts_only_private_networks_as_proxies() -> None:
         "192.168.0.0/16",
         "fc00::/7",
     }
+
+
+def test_api_keys_are_a_comma_separated_list_and_stay_out_of_the_repr() -> None:
+    assert StudioSettings.from_env({}).api_keys == ()
+    settings = StudioSettings.from_env({"WEBSIM_STUDIO_API_KEYS": " sk-one , sk-two,, "})
+    assert settings.api_keys == ("sk-one", "sk-two")
+    assert "sk-one" not in repr(settings)
+    with pytest.raises(ConfigurationError, match=r"^WEBSIM_STUDIO_API_KEYS must be comma-sep"):
+        StudioSettings.from_env({"WEBSIM_STUDIO_API_KEYS": "sk-one,has space"})
