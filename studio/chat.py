@@ -6,13 +6,13 @@ takes the reply's place, so one click on retry sends it again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from websim_core import InvalidRequestError, Progress, WebsimError
 from websim_core.catalog import DEFAULT_CHAT_MODEL
-from websim_core.validation import check_text, validate_messages
+from websim_core.validation import Message, check_text, validate_messages, validate_model
 
 from .calls import Caller, tracked
 from .conversation import (
@@ -109,12 +109,28 @@ class ChatHandlers:
         """
         async with tracked(self.services.metrics, "chat", caller):
             messages = api_messages(message, history, system_prompt)
-            if model is not None and not isinstance(model, str):
-                raise InvalidRequestError("model", "must be text, such as " + DEFAULT_CHAT_MODEL)
-            await self.services.limiter.hit(caller.key)
-            return await self.services.client.chat(
-                messages, model=model or DEFAULT_CHAT_MODEL, deadline=self.services.studio.deadline
-            )
+            return await self._api_reply(messages, model, caller)
+
+    async def api_completion(
+        self, messages: object, model: object, caller: Caller, *, json_mode: bool = False
+    ) -> str:
+        """One reply to a whole conversation given as Websim takes it, its last turn included
+        (the OpenAI-compatible surface); `json_mode` asks for JSON. Raises as `api_chat` does."""
+        async with tracked(self.services.metrics, "chat", caller):
+            checked = validate_messages(messages)
+            return await self._api_reply(checked, model, caller, json_mode=json_mode)
+
+    async def _api_reply(
+        self, messages: Sequence[Message], model: object, caller: Caller, *, json_mode: bool = False
+    ) -> str:
+        """Check the model, count the call against the caller, then ask Websim."""
+        if model is not None and not isinstance(model, str):
+            raise InvalidRequestError("model", "must be text, such as " + DEFAULT_CHAT_MODEL)
+        chosen = validate_model(model or DEFAULT_CHAT_MODEL, "chat")
+        await self.services.limiter.hit(caller.key)
+        return await self.services.client.chat(
+            messages, model=chosen, deadline=self.services.studio.deadline, json_mode=json_mode
+        )
 
 
 def api_messages(message: object, history: object, system_prompt: object) -> list[ChatMessage]:
