@@ -26,7 +26,7 @@ os.environ["GRADIO_TEMP_DIR"] = os.path.join(tempfile.mkdtemp(prefix="websim-stu
 
 from websim_core.emulator import Emulator
 
-from .page import CSS, build_page
+from .page import build_page, page_options
 from .server import build_server, serve
 from .services import Services
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             "WEBSIM_STUDIO_SECRET is not set: conversations kept in browsers will not survive "
             "a restart of this server."
         )
-    application = build_server(demo, services, css=CSS, footer_links=["api", "settings"])
+    application = build_server(demo, services, **page_options())
     serve(application, host=args.host, port=args.port)
 
 

@@ -15,6 +15,9 @@ from aioresponses import aioresponses
 from websim_core import RetryPolicy
 from websim_core.emulator import Emulator
 
+# The browser tests' fixtures (the app, Chromium, a page per test, emulator faults).
+pytest_plugins = ["tests.browser_support"]
+
 CHAT_URL = "https://websim.ai/api/v1/inference/run_chat_completion"
 IMAGE_URL = "https://websim.ai/api/v1/inference/run_image_generation"
 HELLO = [{"role": "user", "content": "Hello"}]

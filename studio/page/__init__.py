@@ -6,26 +6,36 @@ Each tab is its own module owning its components and events; the handlers they c
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
 from ..chat import ChatHandlers
 from ..images import ImageHandlers
 from ..services import Services
+from . import chat_tab, image_tab
 from .api import add_api
-from .chat_tab import build_chat_tab
 from .common import QUICK
-from .image_tab import build_image_tab
 
 TITLE = "Websim Studio"
 OFFLINE_NOTICE = (
     "**Offline demo:** replies and images come from the bundled Websim emulator on this "
     "server, not from websim.ai."
 )
-CSS = """
-#result-caption { text-align: center; font-style: italic; }
-"""
+# Page-wide style and script; each tab adds its own.
+PAGE_CSS = ""
+PAGE_HEAD = ""
 
-__all__ = ["CSS", "TITLE", "build_page"]
+__all__ = ["TITLE", "build_page", "page_options"]
+
+
+def page_options() -> dict[str, Any]:
+    """What Gradio's mount takes besides the Blocks: style, scripts, theme, footer."""
+    return {
+        "css": PAGE_CSS + chat_tab.CSS + image_tab.CSS,
+        "head": PAGE_HEAD + chat_tab.HEAD + image_tab.HEAD,
+        "footer_links": ["api", "settings"],
+    }
 
 
 def build_page(services: Services) -> gr.Blocks:
@@ -36,8 +46,8 @@ def build_page(services: Services) -> gr.Blocks:
     with demo:
         gr.Markdown(f"# {TITLE}\nChat with Websim's AI models and generate images.")
         notice = gr.Markdown(elem_id="offline-notice")
-        build_chat_tab(demo, services, chat)
-        build_image_tab(services, images)
+        chat_tab.build_chat_tab(demo, services, chat)
+        image_tab.build_image_tab(services, images)
         add_api(services, chat, images)
         # Read at each page load: `--demo` decides it after this page is built.
         demo.load(lambda: OFFLINE_NOTICE if services.offline else "", None, notice, **QUICK)

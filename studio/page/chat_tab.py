@@ -15,6 +15,10 @@ from ..exports import EXPORT_JSON_JS, EXPORT_MARKDOWN_JS
 from ..services import Services
 from .common import PRIVATE, QUICK, caller, websim_calls
 
+# The tab's own style and script, added to the page's.
+CSS = ""
+HEAD = ""
+
 
 def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> None:
     """The tab, built inside the page's Blocks."""

@@ -19,6 +19,12 @@ from ..images import ImageHandlers
 from ..services import Services
 from .common import PRIVATE, caller, websim_calls
 
+# The tab's own style and script, added to the page's.
+CSS = """
+#result-caption { text-align: center; font-style: italic; }
+"""
+HEAD = ""
+
 
 def build_image_tab(services: Services, images: ImageHandlers) -> None:
     """The tab, built inside the page's Blocks."""

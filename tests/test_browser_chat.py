@@ -1,18 +1,9 @@
-"""The page in a real browser: Debian's Chromium, driven by Playwright, against `app.py --demo`.
-
-The app runs as its own process, as a person would start it, answering from the bundled emulator;
-faults are staged through the emulator's control endpoint. A screenshot of every test's last state
-goes to tests/artifacts/<test name>.png.
-"""
+"""The Chat tab in a real browser (fixtures in tests/browser_support.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import re
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,146 +11,18 @@ from typing import Any
 import pytest
 from gradio_client import Client
 from PIL import Image
-from playwright.sync_api import Browser, Locator, Page, Request, expect, sync_playwright
+from playwright.sync_api import Page, Request, expect
 
-from tests.app_process import LOCAL, running_app
+from tests.browser_support import (
+    FaultQueue,
+    RunningStudio,
+    bot_messages,
+    draft_box,
+    send,
+    send_and_wait_for_reply,
+    user_messages,
+)
 from websim_core.catalog import DEFAULT_CHAT_MODEL
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps dialling Google on a closed network.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SECRET = "browser-tests-fixed-secret"
-EMULATOR_LINE = re.compile(r"Offline demo: Websim emulator serving on (http://\S+)")
-
-
-@dataclass(frozen=True)
-class RunningStudio:
-    """`python app.py --demo` serving the page at `url`, its emulator at `emulator_url`.
-
-    Its temporary folder (TMPDIR) is `files`: whatever the server writes, it writes there.
-    """
-
-    url: str
-    emulator_url: str
-    files: Path
-
-
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
-    """The app started once for this module, stopped after its last test."""
-    log = tmp_path_factory.mktemp("studio") / "app.log"
-    files = tmp_path_factory.mktemp("studio-files")
-    with running_app(["--demo"], log, WEBSIM_STUDIO_SECRET=SECRET, TMPDIR=str(files)) as app:
-        # Printed before the server starts, so it is in the log once the page answers.
-        found = EMULATOR_LINE.search(app.output())
-        if found is None:
-            pytest.fail(f"app.py --demo did not say where its emulator is:\n{app.output()}")
-        yield RunningStudio(app.url, found.group(1), files)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"the browser tests drive {CHROMIUM}: apt-get install chromium (as .ci/run does)"
-        )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        expect.set_options(timeout=10_000)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, studio: RunningStudio, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """The page loaded in a fresh browser context (its own localStorage and Gradio session)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
-    try:
-        # "networkidle": the page's load events (restoring the saved conversation) have answered,
-        # so nothing typed by a test can be overwritten by them.
-        opened.goto(studio.url, wait_until="networkidle")
-        yield opened
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
-        opened.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        context.close()
-
-
-FaultQueue = Callable[..., None]
-
-
-def _call_emulator(method: str, url: str, payload: Any = None) -> Any:
-    data = None if payload is None else json.dumps(payload).encode()
-    control = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with LOCAL.open(control, timeout=5) as response:
-        return json.load(response)
-
-
-@pytest.fixture
-def faults(studio: RunningStudio) -> Iterator[FaultQueue]:
-    """Queue faults on the app's emulator: `faults("chat", {"type": "status", "code": 400})`.
-
-    Whatever a test leaves unconsumed is cleared after it.
-    """
-    endpoint = studio.emulator_url + "/emulator/faults"
-
-    def queue(kind: str, *staged: dict[str, Any]) -> None:
-        answer = _call_emulator("POST", endpoint, {"kind": kind, "faults": list(staged)})
-        assert answer == {"queued": len(staged)}
-
-    yield queue
-    _call_emulator("DELETE", endpoint)
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def draft_box(page: Page) -> Locator:
-    return page.locator("#draft textarea")
-
-
-def user_messages(page: Page) -> Locator:
-    return page.locator("#chatbot [data-testid='user']")
-
-
-def bot_messages(page: Page) -> Locator:
-    return page.locator("#chatbot [data-testid='bot']")
-
-
-def send(page: Page, text: str) -> None:
-    draft_box(page).fill(text)
-    draft_box(page).press("Enter")
-
-
-def send_and_wait_for_reply(page: Page, text: str, messages_sent: int = 1) -> None:
-    """Send `text` and wait until the reply is in and the box is open for the next message."""
-    send(page, text)
-    plural = "message" if messages_sent == 1 else "messages"
-    expect(bot_messages(page).last).to_have_text(
-        f"Emulator reply to {messages_sent} {plural}. You said: {text}"
-    )
-    # Unlocked by the last step of a turn, the one that also saves it in the browser.
-    expect(draft_box(page)).to_be_enabled()
-
-
-# -- Chat ---------------------------------------------------------------------------------------
 
 
 def test_a_message_shows_at_once_then_the_reply_replaces_the_waiting_note(
@@ -376,45 +239,3 @@ def test_with_nothing_said_an_export_says_so_and_downloads_nothing(page: Page) -
 # -- Image --------------------------------------------------------------------------------------
 
 # Resolves once the <img> has its pixels: naturalWidth is 0 until then.
-IMAGE_LOADED = """image => (image.complete && image.naturalWidth > 0)
-    || new Promise((done, failed) => {
-        image.addEventListener("load", () => done(true));
-        image.addEventListener("error", () => failed(new Error(`${image.src} did not load`)));
-    })"""
-LIGHTHOUSE = "A lighthouse on a cliff at dawn"
-
-
-def generate_image(page: Page, prompt: str, aspect_ratio: str) -> None:
-    page.get_by_role("tab", name="Image").click()
-    page.locator("#aspect-ratio").get_by_label(aspect_ratio, exact=True).check()
-    page.locator("#prompt textarea").fill(prompt)
-    page.locator("#generate").click()
-
-
-def test_an_image_comes_in_the_chosen_aspect_ratio_with_its_caption(page: Page) -> None:
-    generate_image(page, LIGHTHOUSE, "16:9")
-
-    result = page.locator("#result img")
-    expect(result).to_be_visible()
-    result.evaluate(IMAGE_LOADED)
-    width, height = result.evaluate("image => [image.naturalWidth, image.naturalHeight]")
-    assert width / height == pytest.approx(16 / 9, rel=0.01), (width, height)
-    expect(page.locator("#image-status")).to_contain_text("Done: 16:9")
-    expect(page.locator("#result-caption")).to_have_text(LIGHTHOUSE)
-    thumbnails = page.locator("#gallery img")
-    expect(thumbnails).to_have_count(1)
-    expect(thumbnails).to_have_attribute("alt", LIGHTHOUSE)
-    assert thumbnails.get_attribute("src") == result.get_attribute("src")
-
-
-def test_the_gallery_shows_the_new_image_whole_with_its_caption(page: Page) -> None:
-    generate_image(page, LIGHTHOUSE, "16:9")
-    expect(page.locator("#image-status")).to_contain_text("Done")
-
-    gallery = page.locator("#gallery")
-    gallery.scroll_into_view_if_needed()
-
-    # Both measured against what the gallery's own scroll window clips, not just the page.
-    thumbnail = gallery.get_by_role("button", name="Thumbnail 1 of 1")
-    expect(thumbnail).to_be_in_viewport(ratio=0.95, timeout=5_000)
-    expect(gallery.get_by_text(LIGHTHOUSE)).to_be_in_viewport(timeout=5_000)

@@ -1,0 +1,157 @@
+"""Browser-test fixtures: Debian's Chromium, driven by Playwright, against `app.py --demo`.
+
+The app runs as its own process, as a person would start it, answering from the bundled emulator;
+faults are staged through the emulator's control endpoint. A screenshot of every test's last state
+goes to tests/artifacts/<test name>.png.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from tests.app_process import LOCAL, running_app
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling Google on a closed network.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SECRET = "browser-tests-fixed-secret"
+EMULATOR_LINE = re.compile(r"Offline demo: Websim emulator serving on (http://\S+)")
+
+
+@dataclass(frozen=True)
+class RunningStudio:
+    """`python app.py --demo` serving the page at `url`, its emulator at `emulator_url`.
+
+    Its temporary folder (TMPDIR) is `files`: whatever the server writes, it writes there.
+    """
+
+    url: str
+    emulator_url: str
+    files: Path
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
+    """The app started once for this module, stopped after its last test."""
+    log = tmp_path_factory.mktemp("studio") / "app.log"
+    files = tmp_path_factory.mktemp("studio-files")
+    with running_app(["--demo"], log, WEBSIM_STUDIO_SECRET=SECRET, TMPDIR=str(files)) as app:
+        # Printed before the server starts, so it is in the log once the page answers.
+        found = EMULATOR_LINE.search(app.output())
+        if found is None:
+            pytest.fail(f"app.py --demo did not say where its emulator is:\n{app.output()}")
+        yield RunningStudio(app.url, found.group(1), files)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"the browser tests drive {CHROMIUM}: apt-get install chromium (as .ci/run does)"
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        expect.set_options(timeout=10_000)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, studio: RunningStudio, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The page loaded in a fresh browser context (its own localStorage and Gradio session)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    try:
+        # "networkidle": the page's load events (restoring the saved conversation) have answered,
+        # so nothing typed by a test can be overwritten by them.
+        opened.goto(studio.url, wait_until="networkidle")
+        yield opened
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
+        opened.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        context.close()
+
+
+FaultQueue = Callable[..., None]
+
+
+def _call_emulator(method: str, url: str, payload: Any = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    control = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with LOCAL.open(control, timeout=5) as response:
+        return json.load(response)
+
+
+@pytest.fixture
+def faults(studio: RunningStudio) -> Iterator[FaultQueue]:
+    """Queue faults on the app's emulator: `faults("chat", {"type": "status", "code": 400})`.
+
+    Whatever a test leaves unconsumed is cleared after it.
+    """
+    endpoint = studio.emulator_url + "/emulator/faults"
+
+    def queue(kind: str, *staged: dict[str, Any]) -> None:
+        answer = _call_emulator("POST", endpoint, {"kind": kind, "faults": list(staged)})
+        assert answer == {"queued": len(staged)}
+
+    yield queue
+    _call_emulator("DELETE", endpoint)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def draft_box(page: Page) -> Locator:
+    return page.locator("#draft textarea")
+
+
+def user_messages(page: Page) -> Locator:
+    return page.locator("#chatbot [data-testid='user']")
+
+
+def bot_messages(page: Page) -> Locator:
+    return page.locator("#chatbot [data-testid='bot']")
+
+
+def send(page: Page, text: str) -> None:
+    draft_box(page).fill(text)
+    draft_box(page).press("Enter")
+
+
+def send_and_wait_for_reply(page: Page, text: str, messages_sent: int = 1) -> None:
+    """Send `text` and wait until the reply is in and the box is open for the next message."""
+    send(page, text)
+    plural = "message" if messages_sent == 1 else "messages"
+    expect(bot_messages(page).last).to_have_text(
+        f"Emulator reply to {messages_sent} {plural}. You said: {text}"
+    )
+    # Unlocked by the last step of a turn, the one that also saves it in the browser.
+    expect(draft_box(page)).to_be_enabled()
+
+
+# -- Chat ---------------------------------------------------------------------------------------
