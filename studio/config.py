@@ -89,6 +89,8 @@ class StudioSettings:
     # Keys the OpenAI-compatible /v1 routes require as `Authorization: Bearer <key>`; none
     # leaves them open, counted per client address like every other route.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # The page's `chat` and `generate_image` as MCP tools at /gradio_api/mcp/.
+    mcp: bool = True
 
     @property
     def max_request_bytes(self) -> int:
@@ -122,7 +124,19 @@ class StudioSettings:
             browser_secret=secret or secrets.token_urlsafe(32),
             browser_secret_is_fixed=bool(secret),
             api_keys=_keys(env, "WEBSIM_STUDIO_API_KEYS"),
+            mcp=_switch(env, "WEBSIM_STUDIO_MCP", default=True),
         )
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (on or off), not {raw!r}")
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, *, zero_ok: bool = False) -> int:
