@@ -86,11 +86,7 @@ class Services:
 
     async def save_image(self, url: str) -> Path:
         """Download the image at `url` to a file this server can serve from its own origin."""
-        try:
-            image: FetchedImage = await self.fetcher.fetch(url)
-        except InvalidRequestError as error:
-            # The URL came from Websim, not from the user: say so, not "cannot be sent".
-            raise ResponseFormatError(f"Websim's image URL was refused: {error.problem}") from None
+        image = await fetch_websim_image(self.fetcher, url)
         return self.files.keep(image.data, image.extension)
 
     async def close(self) -> None:
@@ -108,3 +104,12 @@ class Services:
             yield
         finally:
             await self.close()
+
+
+async def fetch_websim_image(fetcher: ImageFetcher, url: str) -> FetchedImage:
+    """Download the image at `url`, an image URL Websim answered with."""
+    try:
+        return await fetcher.fetch(url)
+    except InvalidRequestError as error:
+        # The URL came from Websim, not from the user: say so, not "cannot be sent".
+        raise ResponseFormatError(f"Websim's image URL was refused: {error.problem}") from None
