@@ -394,6 +394,32 @@ async def test_control_endpoint_queues_and_clears_faults(
     assert (await chat(session, emulator))[0] == 200
 
 
+async def test_state_endpoint_shows_a_hung_request_until_its_client_hangs_up(
+    emulator: Emulator, session: aiohttp.ClientSession
+) -> None:
+    state = emulator.base_url + "/emulator/state"
+
+    async def in_flight() -> int:
+        async with session.get(state) as response:
+            answer: dict[str, int] = await response.json()
+        return answer["in_flight"]
+
+    emulator.script("image", Fault.hang(3600))
+    pending = asyncio.create_task(image(session, emulator))
+    for _ in range(500):
+        if await in_flight() == 1:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the hanging request never showed as in flight")
+    pending.cancel()  # the client hangs up
+    for _ in range(500):
+        if await in_flight() == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert await in_flight() == 0
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [

@@ -29,6 +29,8 @@ from websim_core.emulator.recording import (
 )
 
 FAULTS_PATH: Final = "/emulator/faults"
+# What a test in another process can observe: whether a client that gave up closed its request.
+STATE_PATH: Final = "/emulator/state"
 # Chat bodies carry base64 images; aiohttp's 1 MiB default would refuse ordinary photos.
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 # Only a safety net: stop() cancels its own in-flight handlers first, so nothing should wait this.
@@ -180,6 +182,7 @@ class Emulator:
         )
         app.router.add_post(FAULTS_PATH, self._queue_faults)
         app.router.add_delete(FAULTS_PATH, self._clear_faults)
+        app.router.add_get(STATE_PATH, self._state)
         return app
 
     async def _index(self, request: web.Request) -> web.Response:
@@ -192,6 +195,7 @@ class Emulator:
                 f"POST {FAULTS_PATH}  "
                 '{"kind": "chat"|"image", "faults": [{"type": "status", "code": 429}, ...]}\n'
                 f"DELETE {FAULTS_PATH}\n"
+                f'GET  {STATE_PATH}  {{"in_flight": <API requests being answered now>}}\n'
             )
         )
 
@@ -277,6 +281,9 @@ class Emulator:
 
     async def _clear_faults(self, request: web.Request) -> web.Response:
         return web.json_response({"cleared": self.clear_faults()})
+
+    async def _state(self, request: web.Request) -> web.Response:
+        return web.json_response({"in_flight": self.in_flight})
 
 
 # -- connection faults -----------------------------------------------------------------------
