@@ -26,6 +26,7 @@ os.environ["GRADIO_TEMP_DIR"] = os.path.join(tempfile.mkdtemp(prefix="websim-stu
 
 from websim_core.emulator import Emulator
 
+from .mcp import serve_tools_from
 from .page import build_page, page_options
 from .server import build_server, serve
 from .services import Services
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             "a restart of this server."
         )
     application = build_server(demo, services, **page_options())
+    serve_tools_from(demo, args.host, args.port)
     serve(application, host=args.host, port=args.port)
 
 
