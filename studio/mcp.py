@@ -73,6 +73,10 @@ def serve_tools_from(demo: gr.Blocks, host: str, port: int) -> None:
     if server is None:
         return
     server._local_url = f"http://{_loopback_for(host)}:{port}/"
+    # On a Space Gradio would name the tools `<space>_chat`: hosts already keep each server's
+    # tools apart, and the names stay the ones the docs give.
+    server.tool_prefix = ""
+    server.tool_to_endpoint = server.get_tool_to_endpoint()
     _cancel_jobs_of_departed_hosts(server)
 
 
