@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from .config import StudioSettings
 from .identity import client_address, limit_key
 from .metrics import Metrics
+from .openai_errors import refusal_for_status
 from .rate_limit import ClientLimiter, ClientRateLimitError
 
 Scope = MutableMapping[str, Any]
@@ -41,6 +42,9 @@ BUSY = (
 )
 # Gradio answers 503 to a join when its queue is full; these are the routes that join.
 _JOINS = ("queue_join", "call")
+# Where the peer's own address is kept in the scope once "client" holds the client's address:
+# whether it is a trusted proxy decides whether its X-Forwarded-Host/Proto are believed.
+PEER = "websim_studio.peer"
 SHAPE_HINT = (
     'Send JSON such as {"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
 )
@@ -75,7 +79,7 @@ class Edge:
         forwarded = [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
         client = client_address(peer, forwarded, self.settings.trusted_proxies)
         headers.append((b"x-request-id", request_id.encode()))
-        scope = {**scope, "headers": headers, "client": (client, 0)}
+        scope = {**scope, "headers": headers, "client": (client, 0), PEER: peer}
         route = route_family(scope["path"])
         status = 0
 
@@ -90,7 +94,7 @@ class Edge:
         try:
             refusal = await self._refusal(scope, route, client)
             if refusal is not None:
-                await _answer(send_with_id, *refusal)
+                await _answer(send_with_id, *refusal, openai=route == "v1")
             else:
                 joins = route in _JOINS and scope["method"] == "POST"
                 responder = _refusals_in_words(send_with_id, self.metrics, joins)
@@ -257,10 +261,19 @@ def _shape_problem(body: bytes) -> str:
 
 
 async def _answer(
-    send: Send, status: int, sentence: str, headers: list[tuple[bytes, bytes]]
+    send: Send,
+    status: int,
+    sentence: str,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    openai: bool = False,
 ) -> None:
-    """A JSON `{"detail": sentence}` response, as FastAPI words its own errors."""
-    body = json.dumps({"detail": sentence}).encode()
+    """A JSON `{"detail": sentence}` response, as FastAPI words its own errors; on the
+    OpenAI-compatible routes, OpenAI's error envelope, which its SDKs read."""
+    if openai:
+        body = refusal_for_status(status, sentence).body()
+    else:
+        body = json.dumps({"detail": sentence}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -42,6 +42,11 @@ class FileStore:
         self._written_since_sweep = 0
 
     @property
+    def images(self) -> Path:
+        """The folder of downloaded images, named by their content (see `keep`)."""
+        return self._images
+
+    @property
     def gradio_cache(self) -> Path:
         """The folder to give Gradio as GRADIO_TEMP_DIR."""
         return self.root / "gradio"

@@ -34,6 +34,15 @@ def client_address(peer: str, forwarded_for: Sequence[str], proxies: TrustedProx
     return _normal(chain[0])
 
 
+def trusts(peer: str, proxies: TrustedProxies) -> bool:
+    """Whether `peer` is a proxy we believe about the request it forwards: the client's address,
+    and the host and scheme the client asked for (X-Forwarded-Host, X-Forwarded-Proto)."""
+    if proxies.hops:
+        return True
+    address = _parse(peer)
+    return address is not None and any(address in network for network in proxies.networks)
+
+
 def limit_key(address: str) -> str:
     """What a client's requests are counted under: its IPv4 address, or its IPv6 /64.
 

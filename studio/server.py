@@ -3,10 +3,11 @@
     Edge (request id, client address, body cap, upload limit, busy wording, logs, metrics)
     └── FastAPI, with the lifespan that opens and closes the shared services
         ├── /healthz, /readyz, /metrics        operators (studio.health)
+        ├── /v1/...                            the OpenAI-compatible API (studio.openai_api)
         └── /                                  the Gradio page and its API (studio.page)
 
-A new surface (an OpenAI-compatible /v1, say) is one more `include_router` here, before Gradio
-takes "/", and inherits the edge's cap, client identity and logs.
+A new surface is one more `include_router` here, before Gradio takes "/", and inherits the
+edge's cap, client identity and logs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .gradio_hardening import (
     forget_finished_sessions,
 )
 from .health import health_routes
+from .openai_api import openai_routes
 from .services import Services
 
 # Sessions whose state Gradio keeps in memory (its default is 10,000, about 70 KB each here): a
@@ -63,6 +65,7 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         openapi_url=None,
     )
     app.include_router(health_routes(services))
+    app.include_router(openai_routes(services))
 
     demo.queue(
         max_size=settings.queue_size,

@@ -1,0 +1,311 @@
+"""The OpenAI-compatible surface under `/v1`: models, chat completions (streamed or not) and
+image generations, for OpenAI's SDKs and the tools built on them (Open WebUI, ...).
+
+Thin on purpose: each route reads the request in OpenAI's shape (`openai_wire`), calls the same
+handlers as the page and its API (`ChatHandlers.api_completion`, `ImageHandlers.api_generate_image`,
+so limits, deadline, metrics and logs are theirs), and answers in OpenAI's shape, refusals in its
+error envelope (`openai_errors`). A caller that hangs up cancels its Websim call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
+
+from websim_core import WebsimError
+from websim_core.catalog import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL
+
+from .calls import Caller
+from .chat import ChatHandlers
+from .config import StudioSettings
+from .edge import PEER
+from .identity import limit_key, trusts
+from .images import ImageHandlers
+from .openai_errors import Refusal, refusal_for, refusal_for_status
+from .openai_wire import (
+    KEEP_ALIVE,
+    ChatRequest,
+    Completion,
+    chat_request,
+    cut_at_stop,
+    error_event,
+    image_request,
+    model_list,
+    parse_body,
+)
+from .rate_limit import ClientRateLimitError
+from .services import Services
+
+# Seconds between keep-alive comments while Websim works on a streamed reply. A stream's status
+# and headers wait for the reply or the first keep-alive, whichever comes first, so that input
+# and limit refusals still come with their HTTP status rather than inside a 200 stream.
+KEEP_ALIVE_SECONDS = 2.0
+SURFACE = "openai"
+IMAGES_PATH = "/v1/images/files/"
+# Downloaded images are named by the hash of their content (studio.files): unguessable, so they
+# are served without a key, as a browser showing them in a page needs.
+_IMAGE_NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|jpeg|webp|gif)")
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The caller hung up before its answer was ready; its Websim call has been cancelled."""
+
+
+class ApiKeys:
+    """Who may call `/v1`: anyone (counted by address) with no keys set, else key holders
+    (counted by key), the key compared in constant time."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self._digests = [hashlib.sha256(key.encode()).digest() for key in keys]
+
+    def caller(self, request: Request) -> Caller:
+        """The caller of `request`, or Refusal 401."""
+        request_id = request.headers.get("x-request-id", "")
+        if not self._digests:
+            host = request.client.host if request.client else "unknown"
+            return Caller(limit_key(host), request_id, SURFACE)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise refusal_for_status(
+                401, "This server needs an API key: send it as 'Authorization: Bearer <key>'."
+            )
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        known = False
+        for candidate in self._digests:  # every key is compared, whichever matches
+            known |= hmac.compare_digest(digest, candidate)
+        if not known:
+            raise refusal_for_status(401, "That API key is not one this server accepts.")
+        return Caller("key:" + digest.hex()[:16], request_id, SURFACE)
+
+
+def openai_routes(services: Services) -> APIRouter:
+    """The `/v1` routes, answered through `services`."""
+    router = APIRouter(prefix="/v1")
+    keys = ApiKeys(services.studio.api_keys)
+    chat = ChatHandlers(services)
+    images = ImageHandlers(services)
+    started = int(time.time())
+
+    def refusal(error: WebsimError | ClientRateLimitError) -> Refusal:
+        return refusal_for(error, services.websim.base_url)
+
+    async def answered(
+        request: Request, respond: Callable[[Caller, Any], Awaitable[Response]]
+    ) -> Response:
+        """Authenticate, read the body, call `respond`; any refusal in OpenAI's envelope."""
+        try:
+            caller = keys.caller(request)
+            body = parse_body(await _body(request))
+            return await respond(caller, body)
+        except (ClientRateLimitError, WebsimError) as error:
+            return _refused(refusal(error))
+        except Refusal as error:
+            return _refused(error)
+        except ClientGone:
+            return Response(status_code=499)
+
+    @router.get("/models")
+    async def models(request: Request) -> Response:
+        try:
+            keys.caller(request)
+        except Refusal as error:
+            return _refused(error)
+        return JSONResponse(model_list(started))
+
+    @router.post("/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        async def respond(caller: Caller, body: Any) -> Response:
+            asked = chat_request(body)
+            model = asked.model if isinstance(asked.model, str) else DEFAULT_CHAT_MODEL
+            reply = asyncio.ensure_future(
+                chat.api_completion(asked.messages, asked.model, caller, json_mode=asked.json_mode)
+            )
+            completion = Completion.start(model)
+            if not asked.stream:
+                await _while_connected(request, reply)
+                return JSONResponse(completion.whole(cut_at_stop(reply.result(), asked.stop)))
+            # A stream's headers wait for the reply or the first keep-alive (see above).
+            await _while_connected(request, reply, KEEP_ALIVE_SECONDS)
+            if reply.done():
+                text = reply.result()  # raises what the call raised, with its own status
+                events = [
+                    completion.chunk({"role": "assistant", "content": ""}),
+                    *completion.streamed(cut_at_stop(text, asked.stop), asked.include_usage),
+                ]
+                return _event_stream(_replay(events))
+            return _event_stream(_keep_alive_until(reply, completion, asked, refusal))
+
+        return await answered(request, respond)
+
+    @router.post("/images/generations")
+    async def images_generations(request: Request) -> Response:
+        async def respond(caller: Caller, body: Any) -> Response:
+            asked = image_request(body)
+            model = asked.model if asked.model is not None else DEFAULT_IMAGE_MODEL
+            calls = [
+                asyncio.ensure_future(
+                    images.api_generate_image(asked.prompt, asked.aspect_ratio, model, caller)
+                )
+                for _ in range(asked.n)
+            ]
+            every = asyncio.ensure_future(_all_or_none(calls))
+            await _while_connected(request, every)
+            paths = every.result()
+            if asked.response_format == "b64_json":
+                encoded = await asyncio.to_thread(_base64_of, paths)
+                data = [{"b64_json": image} for image in encoded]
+            else:
+                origin = public_origin(request, services.studio)
+                data = [{"url": origin + IMAGES_PATH + path.name} for path in paths]
+            return JSONResponse({"created": int(time.time()), "data": data})
+
+        return await answered(request, respond)
+
+    @router.get("/images/files/{name}")
+    async def image_file(name: str) -> Response:
+        path = services.files.images / name
+        if not _IMAGE_NAME.fullmatch(name) or not path.is_file():
+            return _refused(
+                refusal_for_status(
+                    404, "No such image here: images are kept for a while, then removed."
+                )
+            )
+        return FileResponse(
+            path, headers={"cache-control": f"private, max-age={int(services.files.max_age)}"}
+        )
+
+    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def unknown(request: Request, rest: str) -> Response:
+        return _refused(
+            refusal_for_status(
+                404,
+                f"There is no {request.method} /v1/{rest} here. This server answers "
+                "GET /v1/models, POST /v1/chat/completions and POST /v1/images/generations.",
+            )
+        )
+
+    return router
+
+
+async def _keep_alive_until(
+    reply: asyncio.Future[str],
+    completion: Completion,
+    asked: ChatRequest,
+    refusal: Callable[[WebsimError | ClientRateLimitError], Refusal],
+) -> AsyncIterator[bytes]:
+    """A stream begun before the reply: the role, keep-alives while Websim works (retries
+    included), then the reply, or an error event. Leaving the stream cancels the call."""
+    try:
+        yield completion.chunk({"role": "assistant", "content": ""})
+        yield KEEP_ALIVE
+        while not reply.done():
+            await asyncio.wait([reply], timeout=KEEP_ALIVE_SECONDS)
+            if not reply.done():
+                yield KEEP_ALIVE
+        try:
+            text = reply.result()
+        except (ClientRateLimitError, WebsimError) as error:
+            yield error_event(refusal(error).body())
+            return
+        for event in completion.streamed(cut_at_stop(text, asked.stop), asked.include_usage):
+            yield event
+    finally:
+        reply.cancel()
+
+
+async def _replay(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
+
+
+def _event_stream(events: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        # Proxies such as nginx would otherwise hold the keep-alives back in a buffer.
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+async def _while_connected(
+    request: Request, call: asyncio.Future[Any], seconds: float | None = None
+) -> None:
+    """Wait for `call` to finish, or at most `seconds`; if the caller hangs up first,
+    cancel `call` and raise ClientGone."""
+    hung_up = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait([call, hung_up], timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hung_up.cancel()
+    if not call.done() and hung_up.done() and not hung_up.cancelled():
+        call.cancel()
+        raise ClientGone
+
+
+async def _disconnected(request: Request) -> None:
+    """Return when the caller hangs up (the body has been read, so nothing else arrives)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _all_or_none(calls: Sequence[asyncio.Future[T]]) -> list[T]:
+    """Every call's result; the first failure cancels the others and is raised."""
+    try:
+        return list(await asyncio.gather(*calls))
+    finally:
+        for call in calls:
+            call.cancel()
+
+
+async def _body(request: Request) -> bytes:
+    try:
+        return await request.body()
+    except HTTPException as error:  # the edge's cap on a body without Content-Length
+        raise refusal_for_status(error.status_code, str(error.detail)) from None
+
+
+def _refused(refusal: Refusal) -> Response:
+    return Response(
+        refusal.body(),
+        status_code=refusal.status,
+        media_type="application/json",
+        headers=refusal.headers(),
+    )
+
+
+def _base64_of(paths: Sequence[Path]) -> list[str]:
+    return [base64.b64encode(path.read_bytes()).decode() for path in paths]
+
+
+def public_origin(request: Request, settings: StudioSettings) -> str:
+    """`scheme://host` as the caller reached this server: behind a trusted proxy, what its
+    X-Forwarded-Proto and X-Forwarded-Host say (the value nearest us); else the request's own."""
+    headers = request.headers
+    scheme, host = request.url.scheme, headers.get("host", "")
+    if trusts(request.scope.get(PEER, ""), settings.trusted_proxies):
+        scheme = _nearest(headers.get("x-forwarded-proto")) or scheme
+        host = _nearest(headers.get("x-forwarded-host")) or host
+    if scheme not in ("http", "https"):
+        scheme = "http"
+    if not _HOST.fullmatch(host):
+        server = request.scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}"
+
+
+def _nearest(value: str | None) -> str:
+    """The last of a comma-separated header's values: the one the nearest proxy wrote."""
+    return (value or "").rsplit(",", 1)[-1].strip()
