@@ -50,6 +50,7 @@ def app(
         # The tests stand in for a proxy on loopback that says which client it forwards.
         "WEBSIM_STUDIO_TRUSTED_PROXIES": "127.0.0.1/32",
         # As on a Space, where Gradio would otherwise prefix the tools' names.
+        "SYSTEM": "spaces",
         "SPACE_ID": "someone/websim-studio",
     }
     with running_app([], log, **settings) as running:
