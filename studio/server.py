@@ -1,10 +1,12 @@
 """The one ASGI application the process serves, composed where a reader can see all of it.
 
     Edge (request id, client address, body cap, upload limit, busy wording, logs, metrics)
-    └── FastAPI, with the lifespan that opens and closes the shared services
-        ├── /healthz, /readyz, /metrics        operators (studio.health)
-        ├── /v1/...                            the OpenAI-compatible API (studio.openai_api)
-        └── /                                  the Gradio page and its API (studio.page)
+    └── McpCallers (whom an MCP tool call counts for; see studio.mcp)
+        └── FastAPI, with the lifespan that opens and closes the shared services
+            ├── /healthz, /readyz, /metrics    operators (studio.health)
+            ├── /v1/...                        the OpenAI-compatible API (studio.openai_api)
+            ├── /gradio_api/mcp/               the MCP tools (Gradio's, over studio.page.api)
+            └── /                              the Gradio page and its API (studio.page)
 
 A new surface is one more `include_router` here, before Gradio takes "/", and inherits the
 edge's cap, client identity and logs.
@@ -28,6 +30,7 @@ from .gradio_hardening import (
     forget_finished_sessions,
 )
 from .health import health_routes
+from .mcp import McpCallers
 from .openai_api import openai_routes
 from .services import Services
 
@@ -87,12 +90,13 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         path="/",
         max_file_size=settings.max_request_bytes,
         show_error=True,
+        mcp_server=settings.mcp,
         **page,
     )
     cancel_events_of_departed_clients(demo)
     fill_in_api_defaults(demo)
     return Edge(
-        app,
+        McpCallers(app) if settings.mcp else app,
         settings=settings,
         limiter=services.limiter,
         metrics=services.metrics,
