@@ -21,6 +21,7 @@ from PIL import Image
 from websim_core.catalog import ASPECT_RATIOS, CHAT_PATH, IMAGE_PATH, aspect_ratio_size
 from websim_core.emulator import Emulator, Fault
 from websim_core.emulator.__main__ import main as cli_main
+from websim_core.emulator.images import prompt_digest, ratio_of, render_png
 from websim_core.emulator.recording import MAX_RECORDED_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,6 +178,54 @@ async def test_image_url_depends_on_the_prompt_only(
             with Image.open(io.BytesIO(await response.read())) as picture:
                 pixels.append(picture.convert("RGB").getpixel((0, 0)))
     assert pixels[0] != pixels[1]
+
+
+def white_pixels(png: bytes, box: tuple[float, float, float, float]) -> int:
+    """Pure white pixels inside `box` (fractions of the picture): the emulator's text is white,
+    and nothing else it draws is."""
+    with Image.open(io.BytesIO(png)) as picture:
+        width, height = picture.size
+        left, top, right, bottom = box
+        region = picture.convert("RGB").crop(
+            (round(left * width), round(top * height), round(right * width), round(bottom * height))
+        )
+        colours = region.getcolors(maxcolors=region.width * region.height) or []
+        return sum(count for count, colour in colours if colour == (255, 255, 255))
+
+
+MIDDLE = (0.0, 0.3, 1.0, 0.7)
+TOP_LEFT = (0.0, 0.0, 0.3, 0.25)
+
+
+@pytest.mark.parametrize("aspect_ratio", ["16:9", "9:21", "1:1"])
+def test_a_picture_shows_its_prompt_and_ratio(aspect_ratio: str) -> None:
+    width, height = aspect_ratio_size(aspect_ratio, 512)
+    short = render_png(width, height, prompt_digest("a fox"))
+    longer = render_png(width, height, prompt_digest("a fox asleep in the snow under a pine"))
+    unknown = render_png(width, height, "never-asked-for")
+
+    assert white_pixels(unknown, MIDDLE) == 0  # no prompt known: nothing written there
+    assert 0 < white_pixels(short, MIDDLE) < white_pixels(longer, MIDDLE)
+    assert white_pixels(unknown, TOP_LEFT) > 0  # the ratio badge, prompt or not
+    assert ratio_of(width, height) == aspect_ratio
+
+
+def test_a_prompt_of_the_longest_kind_is_drawn_quickly_within_the_picture() -> None:
+    prompt = " ".join(["watercolour"] * 360)  # about 4,000 characters
+    started = time.perf_counter()
+    png = render_png(512, 288, prompt_digest(prompt))
+    took = time.perf_counter() - started
+
+    assert took < 0.25, f"{took * 1000:.0f} ms"
+    # Cut to a few lines: the rows above and below the text card stay unwritten.
+    assert white_pixels(png, (0.3, 0.0, 1.0, 0.2)) == white_pixels(png, (0, 0.8, 1, 1)) == 0
+    assert white_pixels(png, MIDDLE) > 0
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (4, 3), (95, 4096)])
+def test_tiny_or_thin_pictures_are_drawn_without_text(width: int, height: int) -> None:
+    with Image.open(io.BytesIO(render_png(width, height, prompt_digest("a fox")))) as picture:
+        assert picture.size == (width, height)
 
 
 @pytest.mark.parametrize(
