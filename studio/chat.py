@@ -19,21 +19,24 @@ from .conversation import (
     ChatMessage,
     History,
     assistant_message,
+    awaits_reply,
     error_note,
     files_of,
+    fold_unanswered,
     progress_note,
     text_of,
     to_websim_messages,
     user_message,
+    with_follow_up,
     without_trailing_notes,
 )
 from .failures import describe_failure
-from .rate_limit import ClientRateLimitError
 from .services import Services
 
 
 class EmptyMessageError(ValueError):
-    """Raised when Send is pressed with neither text nor an image; the page keeps the draft."""
+    """Raised when a message cannot be sent as typed (nothing in it, or a character no request
+    can carry); the page says why in a notice and keeps the draft."""
 
 
 class ChatHandlers:
@@ -51,7 +54,12 @@ class ChatHandlers:
         files = [str(path) for path in draft.get("files") or []]
         if not text and not files:
             raise EmptyMessageError("Type a message or attach an image first.")
-        return [*without_trailing_notes(history), user_message(text, files)]
+        try:
+            check_text(text, "message")
+        except InvalidRequestError as error:
+            raise EmptyMessageError(f"Not sent: the message {error.problem}.") from None
+        # A turn left unanswered keeps its note; it goes to Websim with this one.
+        return [*with_follow_up(history), user_message(text, files)]
 
     async def respond(
         self, history: History, system_prompt: str, model: str, caller: Caller
@@ -59,13 +67,17 @@ class ChatHandlers:
         """Answer the conversation's last user message, yielding the history as it changes.
 
         First the pending reply and its progress, then the reply, or the error in its place.
+        A history that does not end with a user message waiting for its reply is left alone.
+        Raises `ClientRateLimitError`, before anything is yielded, when the caller is over its
+        share: nothing was sent, so the page hands the message back rather than mark a failure.
         """
-        history = without_trailing_notes(history)
-        if not history or history[-1].get("role") != "user":
+        if not awaits_reply(history):
             return
         try:
             async with tracked(self.services.metrics, "chat", caller):
-                messages = to_websim_messages(history, system_prompt or "", uploads=self.uploads)
+                messages = fold_unanswered(
+                    to_websim_messages(history, system_prompt or "", uploads=self.uploads)
+                )
                 await self.services.limiter.hit(caller.key)
                 async for item in self.services.client.chat_stream(
                     messages, model=model, deadline=self.services.studio.deadline
@@ -74,7 +86,7 @@ class ChatHandlers:
                         yield [*history, progress_note(str(item))]
                     else:
                         yield [*history, assistant_message(item)]
-        except (ClientRateLimitError, WebsimError) as error:
+        except WebsimError as error:
             yield [*history, error_note(describe_failure(error, self.services.websim.base_url))]
 
     def retry_from(self, history: History, index: int) -> History:

@@ -2,8 +2,13 @@
 
 The page holds Gradio 6 messages: `{"role", "content": [parts], "metadata"?}` where a part is
 `{"type": "text", "text"}` or `{"type": "file", "file": {"path", "mime_type", ...}}`. Messages with
-a `metadata` title are notes for the person at the page (a pending reply, an error) and are never
-sent to Websim nor exported (the exports, built in the browser, are in `studio.exports`).
+a `metadata` title are notes for the person at the page (a pending reply, an error, a stopped
+reply) and are never sent to Websim nor exported (the exports, built in the browser, are in
+`studio.exports`).
+
+A turn that got no reply keeps its note until it is retried, edited or undone; a message sent
+after it is a turn of its own on the page, and Websim, which wants user and assistant to
+alternate, gets both as one user turn (`fold_unanswered`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,13 @@ from .failures import capitalised
 ChatMessage = dict[str, Any]
 History = list[ChatMessage]
 
-ERROR_TITLE = "⚠️ Not sent"
+ERROR_TITLE = "⚠️ No reply"
+STOPPED_TITLE = "⏹ Stopped"
 PENDING_TITLE = "⏳ Waiting for Websim"
+STOPPED_TEXT = "You stopped this reply before it arrived. Retry sends the message again."
+LOST_TEXT = "The page was reloaded before the reply arrived. Retry sends the message again."
+# Added to an unanswered turn's note when another message follows it: both go as one.
+FOLDED_TEXT = "Sent again together with the next message."
 
 
 def user_message(text: str, files: Sequence[str] = ()) -> ChatMessage:
@@ -56,6 +66,15 @@ def error_note(text: str) -> ChatMessage:
     }
 
 
+def stopped_note() -> ChatMessage:
+    """A reply the user stopped: nothing came back, retry sends the turn again."""
+    return {
+        "role": "assistant",
+        "content": [{"type": "text", "text": STOPPED_TEXT}],
+        "metadata": {"title": STOPPED_TITLE},
+    }
+
+
 def is_note(message: Mapping[str, Any]) -> bool:
     metadata = message.get("metadata")
     return isinstance(metadata, Mapping) and bool(metadata.get("title"))
@@ -67,6 +86,63 @@ def without_trailing_notes(history: Sequence[ChatMessage]) -> History:
     while end and is_note(history[end - 1]):
         end -= 1
     return list(history[:end])
+
+
+def awaits_reply(history: Sequence[ChatMessage]) -> bool:
+    """Whether the conversation ends with a user message that nothing answers yet."""
+    return bool(history) and history[-1].get("role") == "user"
+
+
+def with_follow_up(history: Sequence[ChatMessage]) -> History:
+    """The history before another user message is added: an unanswered turn's note says that
+    the turn now goes to Websim with the next one."""
+    updated = list(history)
+    if (
+        updated
+        and is_note(updated[-1])
+        and updated[-1].get("metadata", {}).get("status") != "pending"
+    ):
+        note = updated[-1]
+        text = text_of(note)
+        if FOLDED_TEXT not in text:
+            updated[-1] = {**note, "content": [{"type": "text", "text": f"{text} {FOLDED_TEXT}"}]}
+    return updated
+
+
+def settled(history: Sequence[ChatMessage], text: str = STOPPED_TEXT) -> History:
+    """The history once no reply is on its way: a turn left waiting (its reply stopped, or lost
+    to a reload) gets a note saying so, with `text`, so retry is offered beside it."""
+    kept = list(history)
+    if kept and is_note(kept[-1]) and kept[-1].get("metadata", {}).get("status") == "pending":
+        kept.pop()
+    if not awaits_reply(kept):
+        return kept
+    note = stopped_note() if text == STOPPED_TEXT else error_note(text)
+    return [*kept, note]
+
+
+def fold_unanswered(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """Websim's messages with user turns that got no reply folded into the user turn after
+    them, text and images in order, so that user and assistant alternate."""
+    folded: list[ChatMessage] = []
+    for message in messages:
+        if folded and message.get("role") == "user" and folded[-1].get("role") == "user":
+            earlier = folded[-1]["content"]
+            later = message.get("content")
+            if isinstance(earlier, str) and isinstance(later, str):
+                content: Any = f"{earlier}\n\n{later}"
+            else:
+                content = [*_as_parts(earlier), *_as_parts(later)]
+            folded[-1] = {**folded[-1], "content": content}
+        else:
+            folded.append(dict(message))
+    return folded
+
+
+def _as_parts(content: Any) -> list[Any]:
+    if isinstance(content, list):
+        return list(content)
+    return [{"type": "text", "text": str(content)}] if content else []
 
 
 def text_of(message: Mapping[str, Any]) -> str:

@@ -181,29 +181,76 @@ async def test_a_bad_model_is_named_before_anything_is_sent(
     assert emulator.requests == []
 
 
-async def test_the_session_rate_limit_says_when_to_send_again(
+async def test_the_session_rate_limit_refuses_before_anything_is_shown_or_sent(
     emulator: Emulator, uploads: Path
 ) -> None:
     services = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=2))
     try:
         chat = ChatHandlers(services, uploads=uploads)
         history: History = []
-        for text in ("one", "two", "three"):
+        for text in ("one", "two"):
             history = (await turn(chat, chat.add_message({"text": text}, history)))[-1]
+        shown: list[History] = []
+        with pytest.raises(ClientRateLimitError, match="try again in 60 seconds"):
+            async for update in chat.respond(
+                chat.add_message({"text": "three"}, history), "", "gemini-1.5-pro", Caller("tab-1")
+            ):
+                shown.append(update)
         other_tab = [
-            u
-            async for u in chat.respond(
+            update
+            async for update in chat.respond(
                 chat.add_message({"text": "x"}, []), "", "gemini-1.5-pro", Caller("tab-2")
             )
         ]
     finally:
         await services.close()
 
-    assert title(history[-1]) == ERROR_TITLE
-    assert "try again in" in text_of(history[-1]) and "60 seconds" in text_of(history[-1])
-    assert text_of(history[-2]) == "three"  # the refused message stays
-    assert len(emulator.requests) == 3  # two from the first tab, one from the other
+    # Nothing was shown for the refused turn: the page hands the message back to its box.
+    assert shown == []
+    assert len(emulator.requests) == 3  # two from the first client, one from the other
     assert text_of(other_tab[-1][-1]).startswith("Emulator reply")
+
+
+async def test_a_message_after_a_failed_turn_is_its_own_turn_and_websim_gets_both_as_one(
+    chat: ChatHandlers, emulator: Emulator, uploads: Path
+) -> None:
+    image = uploads / "pixel.png"
+    image.write_bytes(PIXEL_PNG)
+    history = (await turn(chat, chat.add_message({"text": "Earlier"}, [])))[-1]
+    emulator.script("chat", Fault.html(403, "Just a moment..."))
+    failed = (await turn(chat, chat.add_message({"text": "Lost", "files": [str(image)]}, history)))[
+        -1
+    ]
+
+    history = chat.add_message({"text": "Again"}, failed)
+    final = (await turn(chat, history))[-1]
+
+    # On the page: the failed turn keeps its note, which now says where its words went.
+    assert text_of(final[2]) == "Lost"
+    assert title(final[3]) == ERROR_TITLE and "403" in text_of(final[3])
+    assert "together with the next message" in text_of(final[3])
+    assert text_of(final[4]) == "Again" and title(final[5]) is None
+    # Upstream: user and assistant alternate, the unanswered words first, the image kept.
+    sent = emulator.requests[-1].body["messages"]
+    assert [message["role"] for message in sent] == ["user", "assistant", "user"]
+    last = sent[-1]["content"]
+    assert [part["type"] for part in last] == ["text", "image_url", "text"]
+    assert (last[0]["text"], last[2]["text"]) == ("Lost", "Again")
+
+
+async def test_a_conversation_not_waiting_for_a_reply_sends_nothing(
+    chat: ChatHandlers, emulator: Emulator
+) -> None:
+    answered = (await turn(chat, chat.add_message({"text": "Hi"}, [])))[-1]
+
+    assert await turn(chat, answered) == []
+    assert await turn(chat, []) == []
+    assert len(emulator.requests) == 1
+
+
+async def test_a_character_no_request_can_carry_is_refused_in_words(chat: ChatHandlers) -> None:
+    with pytest.raises(EmptyMessageError, match=r"^Not sent: the message holds a character"):
+        chat.add_message({"text": "bad \ud800 text"}, [])
 
 
 async def test_undo_puts_the_message_back_in_the_box(chat: ChatHandlers, uploads: Path) -> None:
