@@ -28,15 +28,13 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 
 import aiohttp
-from app_load import Endpoint, Run, call_with_protocol
+from app_load import Endpoint, Run, call_with_protocol, positive, seconds
 from processes import AppProcess, StartError, app_process, cpu_seconds, emulator_process
 
 from websim_core import WebsimClient
@@ -60,26 +58,11 @@ TARGET_ADDED_P50 = 0.001
 MODEL = "gemini-1.5-pro"
 
 
-@dataclass
-class Calls:
-    """What one set of calls measured."""
-
-    latencies: list[float] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    wall: float = 0.0
-    cpu_app: float = 0.0
-
-    def percentile(self, percent: int) -> float:
-        if len(self.latencies) < 2:
-            return self.latencies[0] if self.latencies else float("nan")
-        return statistics.quantiles(self.latencies, n=100, method="inclusive")[percent - 1]
-
-
 def chat_body(number: int) -> dict[str, object]:
     return {"model": MODEL, "messages": [{"role": "user", "content": f"caller {number}"}]}
 
 
-def reply_of(number: int, answer: dict[str, object], calls: Calls) -> None:
+def reply_of(number: int, answer: dict[str, object], calls: Run) -> None:
     try:
         text = answer["choices"][0]["message"]["content"]  # type: ignore[index]
     except (KeyError, IndexError, TypeError):
@@ -92,9 +75,12 @@ def reply_of(number: int, answer: dict[str, object], calls: Calls) -> None:
 # --- sequential ----------------------------------------------------------------------------------
 
 
-async def sequential(app_url: str, emulator_url: str, count: int) -> tuple[Calls, Calls]:
+async def sequential(app_url: str, emulator_url: str, count: int) -> tuple[Run, Run]:
     """`count` calls each way, one at a time: through /v1, and websim_core straight to Websim."""
-    through_app, direct = Calls(), Calls()
+    through_app, direct = (
+        Run("/v1", "aiohttp", count, 0.0),
+        Run("direct", "websim_core", count, 0.0),
+    )
     url = app_url + "v1/chat/completions"
     async with aiohttp.ClientSession() as session, WebsimClient(emulator_url) as websim:
 
@@ -122,9 +108,9 @@ async def sequential(app_url: str, emulator_url: str, count: int) -> tuple[Calls
 # --- all at once ---------------------------------------------------------------------------------
 
 
-async def all_at_once(url: str, count: int) -> Calls:
+async def all_at_once(url: str, count: int) -> Run:
     """`count` callers, each its own connection, posting /v1/chat/completions together."""
-    calls = Calls()
+    calls = Run("/v1", "aiohttp", count, 0.0)
     latencies: list[float | None] = [None] * count
     gate = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
@@ -166,7 +152,7 @@ def script_hangs(emulator_url: str, count: int, seconds: float) -> None:
         assert json.load(response)["queued"] == count
 
 
-def with_app_cpu(app: AppProcess, run: Callable[[], Awaitable[Calls]]) -> Calls:
+def with_app_cpu(app: AppProcess, run: Callable[[], Awaitable[Run]]) -> Run:
     """Run the calls, recording the app's CPU time (its process and children) meanwhile."""
     before = cpu_seconds(app.process)
     calls = asyncio.run(run())
@@ -174,13 +160,14 @@ def with_app_cpu(app: AppProcess, run: Callable[[], Awaitable[Calls]]) -> Calls:
     return calls
 
 
-def gradio_chat(app: AppProcess, count: int) -> Calls:
+def gradio_chat(app: AppProcess, count: int) -> Run:
     """`count` Gradio `/chat` calls at once, as bench/app_load.py's protocol floor makes them."""
     endpoint = Endpoint.of(app.url)
     run = Run("as configured", "protocol floor", count, 0.0)
     before = cpu_seconds(app.process)
     asyncio.run(call_with_protocol(endpoint, run))
-    return Calls(run.latencies, run.failures, run.wall, cpu_seconds(app.process) - before)
+    run.cpu_app = cpu_seconds(app.process) - before
+    return run
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -230,20 +217,20 @@ def measure(args: argparse.Namespace) -> None:
         print_targets(args, together, added)
 
 
-def print_latencies(label: str, calls: Calls) -> None:
+def print_latencies(label: str, calls: Run) -> None:
     p50, p99 = calls.percentile(50) * 1000, calls.percentile(99) * 1000
     print(f"{label:<24}{p50:>8.2f} / {p99:.2f}")
     print_failures(calls)
 
 
-def print_failures(calls: Calls) -> None:
+def print_failures(calls: Run) -> None:
     for failure in calls.failures[:3]:
         print(f"    failed: {failure}")
     if len(calls.failures) > 3:
         print(f"    ... and {len(calls.failures) - 3} more failures")
 
 
-def print_targets(args: argparse.Namespace, together: Calls, added: float) -> None:
+def print_targets(args: argparse.Namespace, together: Run, added: float) -> None:
     print("\ntargets:")
     if args.callers == TARGET_CALLERS and args.latency == DEFAULT_LATENCY:
         met = together.wall <= TARGET_WALL and not together.failures
@@ -255,20 +242,6 @@ def print_targets(args: argparse.Namespace, together: Calls, added: float) -> No
         print(f"  (the wall target is for {TARGET_CALLERS} callers at L = {DEFAULT_LATENCY:g} s)")
     verdict = "PASS" if added <= TARGET_ADDED_P50 else "MISS"
     print(f"  p50 added by the app at most 1 ms: {added * 1000:.2f} ms  {verdict}")
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:  # also refuses NaN
-        raise argparse.ArgumentTypeError("must be a number of seconds > 0")
-    return value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
