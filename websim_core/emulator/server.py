@@ -33,6 +33,11 @@ FAULTS_PATH: Final = "/emulator/faults"
 STATE_PATH: Final = "/emulator/state"
 # Chat bodies carry base64 images; aiohttp's 1 MiB default would refuse ordinary photos.
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+# Connections waiting to be accepted. aiohttp's default of 128 overflows when a server under
+# test opens a thousand connections at once, and the kernel then drops the excess and lets them
+# retry a second later: a delay of the emulator's making, not the client's. Websim itself sits
+# behind Cloudflare.
+LISTEN_BACKLOG: Final = 4096
 # Only a safety net: stop() cancels its own in-flight handlers first, so nothing should wait this.
 SHUTDOWN_TIMEOUT: Final = 0.5
 
@@ -91,7 +96,9 @@ class Emulator:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port, ssl_context=self._ssl_context)
+            site = web.TCPSite(
+                runner, host, port, ssl_context=self._ssl_context, backlog=LISTEN_BACKLOG
+            )
             await site.start()
         except BaseException:
             await runner.cleanup()
