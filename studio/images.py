@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from websim_core import ImageResponse, Progress, WebsimError
 from websim_core.validation import validate_aspect_ratio, validate_model, validate_prompt
 
 from .calls import Caller, tracked
+from .cli_image import default_stem
 from .failures import capitalised, describe_failure
 from .rate_limit import ClientRateLimitError
 from .services import Services
@@ -17,12 +19,17 @@ from .services import Services
 
 @dataclass(frozen=True)
 class ImageUpdate:
-    """One step of a generation: what to say, and once it is done, the image and its caption."""
+    """One step of a generation: what to say, and once it is done, the image and its caption.
+
+    A failed update is `refused` when nothing was sent: the input, or the caller's share of
+    requests, stopped it first.
+    """
 
     status: str
     image: Path | None = None
     caption: str = ""
     failed: bool = False
+    refused: bool = False
 
 
 class ImageHandlers:
@@ -34,10 +41,16 @@ class ImageHandlers:
     async def generate(
         self, prompt: str, aspect_ratio: str, model: str, caller: Caller
     ) -> AsyncIterator[ImageUpdate]:
-        """Yield progress, then the image saved on this server, or one failed update."""
+        """Yield progress, then the image saved on this server, or one failed update.
+
+        The image's file is named from its prompt and ratio, the name a browser gives its
+        download.
+        """
+        sent = False
         try:
             async with tracked(self.services.metrics, "image", caller):
                 prompt = await self._checked(prompt, aspect_ratio, model, caller)
+                sent = True
                 image: Path | None = None
                 async for item in self.services.client.generate_image_stream(
                     prompt,
@@ -50,10 +63,12 @@ class ImageHandlers:
                     elif isinstance(item, ImageResponse):
                         yield ImageUpdate("Downloading the image…")
                         image = await self.services.save_image(item.url)
+                        image = named(image, default_stem(prompt, aspect_ratio))
             if image is not None:
                 yield ImageUpdate(f"Done: {aspect_ratio}, {model}.", image, prompt)
         except (ClientRateLimitError, WebsimError) as error:
-            yield ImageUpdate(describe_failure(error, self.services.websim.base_url), failed=True)
+            wording = describe_failure(error, self.services.websim.base_url)
+            yield ImageUpdate(wording, failed=True, refused=not sent)
 
     async def api_generate_image(
         self, prompt: object, aspect_ratio: object, model: object, caller: Caller
@@ -83,3 +98,23 @@ class ImageHandlers:
         validate_model(model, "image")
         await self.services.limiter.hit(caller.key)
         return checked
+
+
+def named(kept: Path, stem: str) -> Path:
+    """The image at `kept` under the name `stem`, as well as its own.
+
+    A browser saves a served file under the file's name (Gradio's `orig_name`), and `kept` is
+    named by its content. So the image gets a folder of its own, named like it by content (so
+    nobody finds another's image by guessing), and a hard link named `stem` in it: no second
+    copy, and the sweep that ages out `kept` ages out the link with it (they share their times).
+    """
+    folder = kept.with_suffix("")
+    path = folder / (stem + kept.suffix)
+    try:
+        folder.mkdir(exist_ok=True)
+        os.link(kept, path)
+    except FileExistsError:
+        pass  # the same image asked for with the same words before
+    except OSError:
+        return kept  # swept meanwhile, or no hard links here: the content's name will do
+    return path

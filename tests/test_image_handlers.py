@@ -43,6 +43,20 @@ async def test_generate_reports_progress_then_the_image_in_its_ratio(services: S
     assert width * 9 == height * 16
 
 
+async def test_the_image_file_is_named_from_its_prompt_and_ratio(services: Services) -> None:
+    first = await generate(ImageHandlers(services), "A lighthouse on a cliff!", "16:9")
+    again = await generate(ImageHandlers(services), "A lighthouse on a cliff!", "16:9")
+
+    image = first[-1].image
+    assert image is not None and image.name == "websim-a-lighthouse-on-a-cliff-16x9.png"
+    # A folder of its own, named by the content like the image kept under its content's name.
+    kept = image.parent.with_suffix(".png")
+    assert kept.parent == services.files.images
+    assert kept.read_bytes() == image.read_bytes()
+    assert kept.stat().st_ino == image.stat().st_ino  # a link, not a second copy
+    assert again[-1].image == image
+
+
 async def test_retries_show_in_the_status(
     services: Services, emulator: Emulator, waits: list[float]
 ) -> None:
@@ -62,7 +76,7 @@ async def test_a_blank_prompt_or_unknown_ratio_fails_before_sending(
     blank = await generate(handlers, "   ")
     odd_ratio = await generate(handlers, "a cat", "7:3")
 
-    assert [update.failed for update in blank] == [True]
+    assert [(update.failed, update.refused) for update in blank] == [(True, True)]
     assert "prompt" in blank[0].status
     assert "aspect_ratio must be one of 1:1, 16:9" in odd_ratio[0].status
     assert emulator.requests == []
@@ -73,7 +87,7 @@ async def test_an_upstream_error_is_one_sentence(services: Services, emulator: E
 
     updates = await generate(ImageHandlers(services), "a cat")
 
-    assert updates[-1].failed
+    assert updates[-1].failed and not updates[-1].refused  # it was sent
     assert updates[-1].status == "Websim answered 400 Bad Request: prompt was flagged."
 
 
@@ -87,6 +101,7 @@ async def test_the_session_rate_limit_applies_to_images(emulator: Emulator) -> N
         await services.close()
 
     assert second[-1].failed and "try again in 60 seconds" in second[-1].status
+    assert second[-1].refused
     assert len(emulator.requests) == 1
 
 

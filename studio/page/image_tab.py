@@ -1,4 +1,14 @@
-"""The Image tab: its components, and what each of its events does."""
+"""The Image tab: its components, and what each of its events does.
+
+- Generate (or Enter in the prompt; Shift+Enter adds a line) clears the last result the moment
+  the request is on its way, so a failure is never shown beside an older picture, and swaps
+  itself for Stop until the generation ends.
+- Stop cancels the running event: its Websim request is dropped (the connection closes) and the
+  tab says it was stopped.
+- A refusal before anything is sent (a blank or too long prompt, the client over its limit) is a
+  notice that goes away by itself; the prompt and the last result stay as they were.
+- The prompt's counter runs in the browser, against websim_core's cap.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +18,82 @@ from typing import Any
 
 import gradio as gr
 
-from websim_core.catalog import (
-    ASPECT_RATIOS,
-    DEFAULT_ASPECT_RATIO,
-    DEFAULT_IMAGE_MODEL,
-    IMAGE_MODELS,
-)
+from websim_core.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_MODEL
+from websim_core.validation import MAX_PROMPT_CHARS
 
 from ..images import ImageHandlers
+from ..rendering import safe_reply_markdown
 from ..services import Services
-from .common import PRIVATE, caller, websim_calls
+from .common import PRIVATE, QUICK, caller, websim_calls
+
+# How long a refusal's notice stays: long enough to read one sentence.
+NOTICE_SECONDS = 6
+# Short enough that Gradio shows each label whole.
+EXAMPLES = [
+    ("A lighthouse on a cliff at dawn, watercolour", "16:9"),
+    ("A red fox asleep in fresh snow, morning light", "4:3"),
+    ("A bowl of ramen from above, studio photo", "1:1"),
+    ("Hot-air balloon festival poster, flat shapes", "9:16"),
+]
+MODEL_NOTE = (
+    f"Model: {DEFAULT_IMAGE_MODEL}, the only one: Websim's image endpoint takes no model name."
+)
+STOPPED = "⏹️ Stopped: the request to Websim was cancelled and no image was made."
 
 # The tab's own style and script, added to the page's.
 CSS = """
-#result-caption { text-align: center; font-style: italic; }
+#result-caption { text-align: center; font-style: italic; overflow-wrap: anywhere; }
+#result-caption .html-container { white-space: pre-wrap; padding: 0; }
+#image-status { overflow-wrap: anywhere; }
+/* One line in Gradio's terms, so that Enter generates and Shift+Enter adds a line, as in Chat;
+   tall enough to look like the place for a description. It still grows with its text. */
+#prompt textarea { min-height: 5.2em; }
+#prompt-counter { text-align: right; font-size: var(--text-sm); }
+/* Under the box it counts, not a block's gap away. */
+#prompt-counter { margin-top: calc(var(--layout-gap) * -1 + 2px); }
+#prompt-counter .html-container { padding: 0; }
+#prompt-counter .counter { color: var(--body-text-color-subdued); }
+#prompt-counter .counter.over { color: var(--error-text-color); font-weight: 600; }
+/* On a phone the picture decides the height, not the desktop's tall frame. */
+@media (max-width: 640px) { #result { height: min(520px, 92vw) !important; } }
+#image-model-note { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 """
 HEAD = ""
+
+# Counted in the browser at every change, as validate_prompt counts: code points, once the
+# whitespace around the prompt is trimmed.
+COUNTER_JS = """
+(text) => {
+    const limit = MAX_PROMPT_CHARS;
+    const count = [...(text || "").trim()].length;
+    const over = count - limit;
+    const words = `${count.toLocaleString("en-US")} / ${limit.toLocaleString("en-US")}`;
+    return over > 0
+        ? `<span class="counter over">${words}: ${over.toLocaleString("en-US")} too many</span>`
+        : `<span class="counter">${words}</span>`;
+}
+""".replace("MAX_PROMPT_CHARS", str(MAX_PROMPT_CHARS))
+
+
+def counter_html(count: int) -> str:
+    """The counter as the page first shows it (the browser keeps it up to date)."""
+    return f'<span class="counter">{count:,} / {MAX_PROMPT_CHARS:,}</span>'
 
 
 def build_image_tab(services: Services, images: ImageHandlers) -> None:
     """The tab, built inside the page's Blocks."""
     with gr.Tab("Image", id="image"):
         with gr.Row():
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, min_width=280):
                 prompt = gr.Textbox(
                     label="Prompt",
                     placeholder="A lighthouse on a cliff at dawn, watercolour",
-                    lines=3,
+                    info="Enter generates; Shift+Enter adds a line.",
+                    lines=1,
                     max_lines=10,
                     elem_id="prompt",
                 )
-                with gr.Row():
-                    image_model = gr.Dropdown(
-                        list(IMAGE_MODELS), value=DEFAULT_IMAGE_MODEL, label="Model"
-                    )
+                counter = gr.HTML(counter_html(0), elem_id="prompt-counter")
                 aspect_ratio = gr.Radio(
                     list(ASPECT_RATIOS),
                     value=DEFAULT_ASPECT_RATIO,
@@ -49,8 +101,10 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
                     elem_id="aspect-ratio",
                 )
                 generate = gr.Button("Generate", variant="primary", elem_id="generate")
+                stop = gr.Button("Stop", variant="stop", visible=False, elem_id="image-stop")
                 status = gr.Markdown(elem_id="image-status")
-            with gr.Column(scale=3):
+                gr.Markdown(MODEL_NOTE, elem_id="image-model-note")
+            with gr.Column(scale=3, min_width=280):
                 result = gr.Image(
                     label="Result",
                     type="filepath",
@@ -59,7 +113,20 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
                     buttons=["download", "fullscreen"],
                     elem_id="result",
                 )
-                caption = gr.Markdown(elem_id="result-caption")
+                # HTML of escaped text, not Markdown: the prompt shows exactly as typed, with no
+                # markup, link or picture made of it.
+                caption = gr.HTML(elem_id="result-caption")
+        # Under the picture, not beside the button: on a phone the result comes right after
+        # Generate, where a person looks once it is pressed.
+        gr.Examples(
+            [list(example) for example in EXAMPLES],
+            [prompt, aspect_ratio],
+            label="Examples: click one to fill in the prompt",
+            # As chips, not a table.
+            example_labels=[f"{text} · {ratio}" for text, ratio in EXAMPLES],
+            elem_id="image-examples",
+            api_visibility="private",
+        )
         gallery = gr.Gallery(
             label="This session's images",
             columns=6,
@@ -73,31 +140,52 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
             elem_id="gallery",
         )
 
+    def buttons(running: bool) -> tuple[Any, Any]:
+        """Generate, or Stop while a generation runs."""
+        return gr.Button(visible=not running), gr.Button(visible=running)
+
     async def make_image(
-        text: str,
-        ratio: str,
-        chosen_model: str,
-        shown: list[Any] | None,
-        request: gr.Request,
-    ) -> AsyncIterator[tuple[Any, ...]]:
+        text: str, ratio: str, shown: list[Any] | None, request: gr.Request
+    ) -> AsyncIterator[Any]:
         collected = [(item[0], item[1]) for item in shown or []]
-        async for update in images.generate(text, ratio, chosen_model, caller(request)):
-            message = html.escape(update.status)
-            if update.failed:
-                yield f"⚠️ {message}", gr.skip(), gr.skip(), gr.skip()
+        started = False
+        async for update in images.generate(text, ratio, DEFAULT_IMAGE_MODEL, caller(request)):
+            message = safe_reply_markdown(update.status)
+            if update.refused:
+                gr.Warning(update.status, duration=NOTICE_SECONDS)
+                yield gr.skip()  # every output as it was
+            elif update.failed:
+                yield f"⚠️ {message}", None, "", gr.skip(), *buttons(running=False)
             elif update.image is None:
-                yield f"⏳ {message}", gr.skip(), gr.skip(), gr.skip()
+                # The first step clears the last result: from here on it would not be this one.
+                cleared = (None, "") if not started else (gr.skip(), gr.skip())
+                started = True
+                yield f"⏳ {message}", *cleared, gr.skip(), *buttons(running=True)
             else:
                 collected.insert(0, (str(update.image), update.caption))
-                yield message, str(update.image), html.escape(update.caption), collected
+                shown_caption = html.escape(update.caption)
+                yield message, str(update.image), shown_caption, collected, *buttons(False)
 
-    gr.on(
+    running = gr.on(
         [generate.click, prompt.submit],
         make_image,
-        [prompt, aspect_ratio, image_model, gallery],
-        [status, result, caption, gallery],
-        show_progress="minimal",
+        [prompt, aspect_ratio, gallery],
+        [status, result, caption, gallery, generate, stop],
+        # The spinner and the time so far, where the picture will be.
+        show_progress="full",
         show_progress_on=[result],
+        # While one runs, Enter in the prompt starts nothing more.
+        trigger_mode="once",
         **websim_calls(services),
         **PRIVATE,
     )
+    # Whatever ended it, the page is left ready for the next one.
+    running.then(lambda: buttons(running=False), None, [generate, stop], **QUICK)
+    stop.click(
+        lambda: (STOPPED, *buttons(running=False)),
+        None,
+        [status, generate, stop],
+        cancels=[running],
+        **QUICK,
+    )
+    prompt.change(None, prompt, counter, js=COUNTER_JS, **QUICK)
