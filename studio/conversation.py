@@ -27,7 +27,7 @@ ChatMessage = dict[str, Any]
 History = list[ChatMessage]
 
 ERROR_TITLE = "⚠️ No reply"
-STOPPED_TITLE = "⏹ Stopped"
+STOPPED_TITLE = "■ Stopped"
 PENDING_TITLE = "⏳ Waiting for Websim"
 STOPPED_TEXT = "You stopped this reply before it arrived. Retry sends the message again."
 LOST_TEXT = "The page was reloaded before the reply arrived. Retry sends the message again."

@@ -1,9 +1,10 @@
 """The Chat tab's Markdown and JSON exports, built in the browser from what the page already holds.
 
 No server event takes part: each button's click runs `EXPORT_MARKDOWN_JS` or `EXPORT_JSON_JS`
-(Gradio's `js=` argument, with no `fn`), which receives the Chatbot's messages, the system prompt
-and the model, builds the file and hands it to the browser's downloads. A public server so writes
-no file per export, nor per saved turn as it did when the exports were made ahead at each save.
+(Gradio's `js=` argument, with no `fn`), which receives the conversations kept in the browser
+(`studio.saved_chats`), takes the one on the page, builds the file and hands it to the
+browser's downloads. A public server so writes no file per export, nor per saved turn as it did
+when the exports were made ahead at each save.
 
 The documents are those `studio.conversation` defines for Websim:
 
@@ -19,18 +20,28 @@ Files are named `websim-chat-<YYYY-MM-DD>-<title>.md` / `.json`, the title a slu
 thing the user said.
 """
 
+import json
+
+from websim_core.catalog import DEFAULT_CHAT_MODEL
+
+# Websim takes no model name; the exports name the catalogue's label the page shows.
 # One function for both formats: Gradio evaluates a `js=` string as an expression and, when that
 # gives a function, calls it with the listener's input values, so each constant below is this
 # factory applied to its format.
 _EXPORT_FACTORY = r"""
-(format) => async (history, systemPrompt, model) => {
+(format, model) => async (library) => {
     const NOTICE_SECONDS = 4;
     const TITLE_CHARS = 40;
+    // The conversation on the page, as the browser keeps it (studio.saved_chats): its stored
+    // text, not the escaped Markdown the Chatbot is given to show.
+    const chats = Array.isArray(library?.chats) ? library.chats : [];
+    const chat = chats.find((each) => each?.id === library?.current) || {};
+    const history = chat.history;
+    const systemPrompt = chat.system_prompt;
 
     // Gradio's toasts are raised by server events only; this export has none, so it shows its
-    // own, in the same corner, and it goes away by itself. The buttons stay enabled even when
-    // there is nothing to export: disabling them would need a server event at every change of
-    // the conversation, and a greyed-out button does not say why it will not work.
+    // own, in the same corner, and it goes away by itself. The page hides the buttons while
+    // there is nothing to export; this notice covers the moment in between.
     const notice = (text) => {
         document.querySelectorAll(".websim-export-notice").forEach((shown) => shown.remove());
         const toast = document.createElement("div");
@@ -174,8 +185,8 @@ _EXPORT_FACTORY = r"""
 }
 """
 
-EXPORT_MARKDOWN_JS = f"({_EXPORT_FACTORY.strip()})('markdown')"
+EXPORT_MARKDOWN_JS = f"({_EXPORT_FACTORY.strip()})('markdown', {json.dumps(DEFAULT_CHAT_MODEL)})"
 """The Export Markdown button's `js=`: downloads the conversation as a Markdown transcript."""
 
-EXPORT_JSON_JS = f"({_EXPORT_FACTORY.strip()})('json')"
+EXPORT_JSON_JS = f"({_EXPORT_FACTORY.strip()})('json', {json.dumps(DEFAULT_CHAT_MODEL)})"
 """The Export JSON button's `js=`: downloads the model, system prompt and Websim messages."""

@@ -137,7 +137,7 @@ def _safe_link(match: re.Match[str]) -> str:
         if not destination.startswith(_SAFE_SCHEMES):
             return "\\" + match.group()
         # A picture from elsewhere would be fetched by every reader's browser: link to it.
-        shown = f"🖼 {label}" if label.strip() else f"🖼 {destination}"
+        shown = f"Image: {label}" if label.strip() else f"Image: {destination}"
         return f"[{shown}](<{destination}>{title})"
     if destination.startswith(_SAFE_SCHEMES) or _on_this_server(destination):
         return match.group()

@@ -45,11 +45,15 @@ class RunningApp:
 
 
 @contextmanager
-def running_app(args: Sequence[str], log: Path, **settings: str) -> Iterator[RunningApp]:
-    """`python app.py *args` with `settings` in its environment, until the block ends."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def running_app(
+    args: Sequence[str], log: Path, *, port: int | None = None, **settings: str
+) -> Iterator[RunningApp]:
+    """`python app.py *args` with `settings` in its environment, until the block ends; on a
+    free port, or on `port` (a browser keeps what a page stores per address)."""
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
     # The machine's WEBSIM_* settings must not steer the app under test.
     env = {name: value for name, value in os.environ.items() if not name.startswith("WEBSIM_")}
     env |= {

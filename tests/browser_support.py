@@ -7,11 +7,13 @@ goes to tests/artifacts/<test name>.png.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.app_process import LOCAL, running_app
+from websim_core.emulator import Emulator
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -47,6 +50,12 @@ class RunningStudio:
     url: str
     emulator_url: str
     files: Path
+    # Set when the emulator runs in the test process, so a test can read what it received.
+    emulator: Emulator | None = field(default=None, compare=False)
+
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 1000}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +69,28 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
         if found is None:
             pytest.fail(f"app.py --demo did not say where its emulator is:\n{app.output()}")
         yield RunningStudio(app.url, found.group(1), files)
+
+
+@pytest.fixture(scope="module")
+def observed_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
+    """The app answered by an emulator running in this process: `studio.emulator` tells what
+    Websim received (`requests`) and what is still waiting on it (`in_flight`)."""
+    log = tmp_path_factory.mktemp("observed") / "app.log"
+    files = tmp_path_factory.mktemp("observed-files")
+    emulator = Emulator()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="emulator", daemon=True)
+    thread.start()
+    base_url = asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(timeout=10)
+    try:
+        with running_app(
+            [], log, WEBSIM_BASE_URL=base_url, WEBSIM_STUDIO_SECRET=SECRET, TMPDIR=str(files)
+        ) as app:
+            yield RunningStudio(app.url, base_url, files, emulator)
+    finally:
+        asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -77,22 +108,56 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser: Browser, studio: RunningStudio, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """The page loaded in a fresh browser context (its own localStorage and Gradio session)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+def open_page(
+    browser: Browser, url: str, request: pytest.FixtureRequest, **context_options: Any
+) -> Iterator[Page]:
+    """`url` loaded in a fresh browser context (its own localStorage and Gradio session); the
+    last state's screenshot goes to tests/artifacts/<test name>.png."""
+    options = {"viewport": DESKTOP, "accept_downloads": True, **context_options}
+    context = browser.new_context(**options)
     context.set_default_timeout(15_000)
     opened = context.new_page()
     try:
-        # "networkidle": the page's load events (restoring the saved conversation) have answered,
-        # so nothing typed by a test can be overwritten by them.
-        opened.goto(studio.url, wait_until="networkidle")
+        # Once the kept conversation is restored, nothing a test types can be overwritten by it.
+        # (Not "networkidle": the page keeps its heartbeat to the server open.)
+        opened.goto(url)
+        wait_until_restored(opened)
         yield opened
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
         opened.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
         context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, studio: RunningStudio, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The page at desktop size, on the `--demo` app."""
+    yield from open_page(browser, studio.url, request)
+
+
+@pytest.fixture
+def observed_page(
+    browser: Browser, observed_studio: RunningStudio, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """The page at desktop size, on the app whose emulator the test can read."""
+    yield from open_page(browser, observed_studio.url, request)
+
+
+@pytest.fixture
+def phone_page(
+    browser: Browser, studio: RunningStudio, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """The page on a phone: 390 by 844 CSS pixels, touch, at a phone's pixel ratio."""
+    yield from open_page(
+        browser,
+        studio.url,
+        request,
+        viewport=PHONE,
+        device_scale_factor=3,
+        has_touch=True,
+        is_mobile=True,
+    )
 
 
 FaultQueue = Callable[..., None]
@@ -124,6 +189,11 @@ def faults(studio: RunningStudio) -> Iterator[FaultQueue]:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def wait_until_restored(page: Page) -> None:
+    """Wait for the page's load events: the kept conversation is on the page."""
+    expect(page.locator("body[data-chat-restored=yes]")).to_have_count(1)
 
 
 def draft_box(page: Page) -> Locator:

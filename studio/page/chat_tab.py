@@ -1,143 +1,300 @@
-"""The Chat tab: its components, and what each of its events does."""
+"""The Chat tab: its components, and what each of its events does.
+
+A turn is a chain: `take` puts the message on the page and locks the box (or refuses it in a
+notice, leaving the box as it was), `save` keeps it in the browser, `respond` waits on Websim
+and streams the pending note then the reply, `finish` settles and saves the turn and opens the
+box again. Stop (the box's own button while a reply is on its way) cancels `respond`: Gradio
+cancels its task, which closes the Websim request, and `finish` then marks the turn stopped.
+
+The conversation is held twice: `history` as stored (what was typed and answered, sent to Websim
+and exported) and the Chatbot's value as shown (`studio.rendering`), message for message.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import gradio as gr
 
-from websim_core.catalog import CHAT_MODELS, DEFAULT_CHAT_MODEL
+from websim_core.catalog import DEFAULT_CHAT_MODEL
 
 from ..chat import ChatHandlers, EmptyMessageError
-from ..conversation import History
+from ..conversation import History, awaits_reply, settled
 from ..exports import EXPORT_JSON_JS, EXPORT_MARKDOWN_JS
+from ..rate_limit import ClientRateLimitError
+from ..rendering import from_literal_markdown, shown_history
+from ..saved_chats import (
+    UNREAD_MARK,
+    Library,
+    current_chat,
+    empty_library,
+    read_library,
+    save_current,
+)
 from ..services import Services
+from . import sidebar as conversations
 from .common import PRIVATE, QUICK, caller, websim_calls
 
-# The tab's own style and script, added to the page's.
-CSS = ""
-HEAD = ""
+STORAGE_KEY = "websim-studio-chat"
+# How long a refusal's notice stays before it goes by itself.
+NOTICE_SECONDS = 6
+LOST_TEXT = (
+    "No reply arrived: the page was reloaded or left before it came. Retry sends the message again."
+)
+UNREADABLE_NOTICE = (
+    "**Your saved conversations could not be read.** They were saved under another of this "
+    "server's secrets (`WEBSIM_STUDIO_SECRET` has changed, or was never set, since). They are "
+    "kept aside in this browser, unread; conversations from now on are saved as usual."
+)
+MODEL_NOTE = (
+    f"**Model:** Websim chooses. Its chat API takes no model name, so this page offers no "
+    f"choice; exports name it `{DEFAULT_CHAT_MODEL}`, the label clients give Websim's default."
+)
+STARTERS = [
+    "Explain how a rainbow forms, in three sentences.",
+    "Write a haiku about a lighthouse at night.",
+    "Suggest five names for a friendly robot.",
+    "What should I check before buying a used bicycle?",
+]
+
+# Gradio's BrowserState writes its default over a value it could not decrypt as soon as it is on
+# the page, so what was stored is read first, from the page's head, before any component mounts.
+HEAD = f"""
+<script>
+window.websimStoredChats = localStorage.getItem({STORAGE_KEY!r});
+</script>
+"""
+# At load: was something stored that came through as the default (which alone carries the
+# unread mark)? Then it could not be decrypted. It is moved aside, so it is said once and kept.
+UNREADABLE_JS = f"""
+(library) => {{
+    const stored = window.websimStoredChats;
+    window.websimStoredChats = null;
+    if (library && library[{UNREAD_MARK!r}] && stored) {{
+        localStorage.setItem(`{STORAGE_KEY}:unreadable:${{Date.now()}}`, stored);
+        return {{ ...library, unreadable: true }};
+    }}
+    return library;
+}}
+"""
+
+# Marks the page once the kept conversation is on it, for whatever waits on that (the tests).
+RESTORED_JS = "() => { document.body.dataset.chatRestored = 'yes'; }"
+
+CSS = """
+#chatbot .message-row .message { max-width: min(46rem, 100%); }
+#chat-options { align-items: flex-start; }
+#model-note { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+#export-row { justify-content: flex-end; }
+#export-row button { flex: 0 0 auto; }
+"""
 
 
 def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> None:
     """The tab, built inside the page's Blocks."""
-    saved = gr.BrowserState(
-        {"history": [], "system_prompt": "", "model": DEFAULT_CHAT_MODEL},
-        storage_key="websim-studio-chat",
-        secret=services.studio.browser_secret,
+    library = gr.BrowserState(
+        empty_library(), storage_key=STORAGE_KEY, secret=services.studio.browser_secret
     )
+    # As stored; the Chatbot shows `shown_history(history)`. Held in the page rather than in a
+    # gr.State: the server keeps no session for it, and needs no heartbeat from the page.
+    history = gr.JSON([], visible=False, elem_id="chat-history")
 
     with gr.Tab("Chat", id="chat"):
-        with gr.Row():
-            model = gr.Dropdown(list(CHAT_MODELS), value=DEFAULT_CHAT_MODEL, label="Model", scale=1)
+        sidebar = conversations.build_sidebar()
+        unreadable = gr.Markdown(visible=False, elem_id="unreadable-notice")
+        chatbot = gr.Chatbot(
+            label="Conversation",
+            show_label=False,
+            height="min(60vh, 560px)",
+            buttons=["copy", "copy_all"],
+            editable="user",
+            feedback_options=None,
+            group_consecutive_messages=False,
+            placeholder=(
+                "**Ask anything.** Enter sends, Shift+Enter starts a new line; "
+                "attach images with the clip."
+            ),
+            examples=[{"text": text} for text in STARTERS],
+            allow_file_downloads=False,
+            elem_id="chatbot",
+        )
+        draft = gr.MultimodalTextbox(
+            placeholder="Message Websim",
+            file_types=["image"],
+            file_count="multiple",
+            sources=["upload"],
+            show_label=False,
+            elem_id="draft",
+        )
+        with gr.Row(elem_id="chat-options"):
             system_prompt = gr.Textbox(
                 label="System prompt",
                 placeholder="Optional: how the assistant should behave",
                 lines=1,
                 max_lines=6,
                 scale=3,
+                min_width=240,
             )
-        chatbot = gr.Chatbot(
-            label="Conversation",
-            height=520,
-            buttons=["copy", "copy_all"],
-            editable="user",
-            feedback_options=None,
-            placeholder="Ask anything. Attach images with the clip.",
-            elem_id="chatbot",
-        )
-        draft = gr.MultimodalTextbox(
-            placeholder="Message Websim (Enter sends, Shift+Enter for a new line)",
-            file_types=["image"],
-            file_count="multiple",
-            sources=["upload"],
-            show_label=False,
-            autofocus=True,
-            elem_id="draft",
-        )
-        with gr.Row():
+            gr.Markdown(MODEL_NOTE, elem_id="model-note", min_height=0)
+        with gr.Row(elem_id="export-row"):
             export_md = gr.Button(
-                "Export Markdown", size="sm", variant="secondary", elem_id="export-markdown"
+                "Export Markdown",
+                size="sm",
+                variant="secondary",
+                visible=False,
+                elem_id="export-markdown",
             )
             export_json = gr.Button(
-                "Export JSON", size="sm", variant="secondary", elem_id="export-json"
+                "Export JSON",
+                size="sm",
+                variant="secondary",
+                visible=False,
+                elem_id="export-json",
             )
 
-    def add_message(message: dict[str, Any] | None, history: History) -> tuple[History, Any]:
-        try:
-            history = chat.add_message(message, history)
-        except EmptyMessageError as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        # Locked until the reply is in, so two turns never answer the same history.
-        return history, gr.MultimodalTextbox(value=None, interactive=False)
+    def exports_for(kept: History) -> tuple[Any, Any]:
+        return gr.Button(visible=bool(kept)), gr.Button(visible=bool(kept))
 
-    async def respond(
-        history: History, system: str, chat_model: str, request: gr.Request
-    ) -> AsyncIterator[History]:
-        async for updated in chat.respond(history, system, chat_model, caller(request)):
-            yield updated
-
-    def persist(history: History, system: str, chat_model: str) -> dict[str, Any]:
-        """Keep the conversation in the browser, where a reload finds it."""
-        return {"history": history, "system_prompt": system, "model": chat_model}
-
-    def finish(history: History, system: str, chat_model: str) -> tuple[Any, ...]:
-        return persist(history, system, chat_model), gr.MultimodalTextbox(interactive=True)
-
-    def restore(state: dict[str, Any] | None) -> tuple[Any, ...]:
-        state = state if isinstance(state, dict) else {}
-        history = state.get("history") if isinstance(state.get("history"), list) else []
-        chat_model = state.get("model") if state.get("model") in CHAT_MODELS else None
+    def show(value: Library) -> tuple[Any, ...]:
+        """Put `value`'s current conversation on the page. A turn that was waiting for its reply
+        when the page was left can no longer get it: it says so, with retry."""
+        current = current_chat(value)
+        kept = current["history"]
+        if awaits_reply(kept) or (kept and kept[-1].get("metadata", {}).get("status")):
+            kept = settled(kept, LOST_TEXT)
+            value = save_current(value, kept, current["system_prompt"])
         return (
-            history,
-            str(state.get("system_prompt") or ""),
-            chat_model or DEFAULT_CHAT_MODEL,
+            value,
+            kept,
+            shown_history(kept),
+            current["system_prompt"],
+            *conversations.listed_updates(value),
+            *exports_for(kept),
         )
 
-    def retry(history: History, event: gr.RetryData) -> History:
-        return chat.retry_from(history, _index(event.index))
+    view = [library, history, chatbot, system_prompt, *sidebar.shown, export_md, export_json]
 
-    def undo(history: History, event: gr.UndoData) -> tuple[History, Any]:
-        history, message = chat.undo(history, _index(event.index))
-        return history, gr.MultimodalTextbox(value=message)
+    def restore(value: Any) -> tuple[Any, ...]:
+        unread = isinstance(value, dict) and bool(value.get("unreadable"))
+        notice = gr.Markdown(UNREADABLE_NOTICE, visible=True) if unread else gr.Markdown()
+        return (*show(read_library(value)), notice)
 
-    def edit(history: History, event: gr.EditData) -> History:
-        return chat.edit(history, _index(event.index), str(event.value))
+    def take(message: dict[str, Any] | None, kept: History) -> tuple[Any, ...]:
+        """The typed message on the page and the box locked, or a notice and nothing else."""
+        try:
+            kept = chat.add_message(message, _stored(kept))
+        except EmptyMessageError as error:
+            gr.Warning(str(error), duration=NOTICE_SECONDS, title="Not sent")
+            return gr.skip(), gr.skip(), gr.skip()  # the box keeps what was typed
+        return kept, shown_history(kept), gr.MultimodalTextbox(value=None, **_LOCKED)
 
-    conversation = [chatbot, system_prompt, model]
-    saving = [saved]  # kept in the browser, encrypted: the server stores nothing
-    # The exports are built in the browser from these three: no server event, no file.
-    export_md.click(None, conversation, None, js=EXPORT_MARKDOWN_JS)
-    export_json.click(None, conversation, None, js=EXPORT_JSON_JS)
+    def take_starter(kept: History, event: gr.SelectData) -> tuple[Any, ...]:
+        picked = event.value if isinstance(event.value, dict) else {"text": str(event.value)}
+        return take({"text": picked.get("text", "")}, kept)
 
-    def answer(trigger: Any) -> None:
-        """After `trigger` put the turn in place: answer it, then save and unlock."""
-        trigger.success(persist, conversation, saving, **QUICK).then(
+    async def respond(
+        kept: History, system: str, request: gr.Request
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        kept = _stored(kept)
+        if not awaits_reply(kept):
+            # Nothing to answer (the message was refused). A generator that yields nothing
+            # would make Gradio set every output to None, the box's value included.
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        try:
+            async for updated in chat.respond(kept, system, DEFAULT_CHAT_MODEL, caller(request)):
+                yield updated, shown_history(updated), gr.skip()
+        except ClientRateLimitError as error:
+            # Nothing was sent: the message goes back to the box, to send when allowed.
+            gr.Warning(str(error), duration=NOTICE_SECONDS, title="Not sent yet")
+            remaining, message = chat.undo(kept, len(kept) - 1)
+            yield remaining, shown_history(remaining), gr.MultimodalTextbox(value=message)
+
+    def save(kept: History, value: Any, system: str) -> tuple[Any, ...]:
+        saved = save_current(read_library(value), _stored(kept), system)
+        return (saved, *conversations.listed_updates(saved), *exports_for(kept))
+
+    saving = [library, *sidebar.shown, export_md, export_json]
+
+    def finish(kept: History, value: Any, system: str) -> tuple[Any, ...]:
+        """No reply is on its way any more: a turn left waiting (stopped) says so."""
+        kept = settled(kept)
+        return (
+            kept,
+            shown_history(kept),
+            gr.MultimodalTextbox(**_UNLOCKED),
+            *save(kept, value, system),
+        )
+
+    def retry(kept: History, event: gr.RetryData) -> tuple[Any, ...]:
+        kept = chat.retry_from(_stored(kept), _index(event.index))
+        return kept, shown_history(kept), gr.MultimodalTextbox(**_LOCKED)
+
+    def undo(kept: History, event: gr.UndoData) -> tuple[Any, ...]:
+        kept, message = chat.undo(_stored(kept), _index(event.index))
+        return kept, shown_history(kept), gr.MultimodalTextbox(value=message)
+
+    def edit(kept: History, event: gr.EditData) -> tuple[Any, ...]:
+        # The Chatbot edits the text as shown, escapes included: read it back as typed.
+        text = from_literal_markdown(str(event.value))
+        kept = chat.edit(_stored(kept), _index(event.index), text)
+        return kept, shown_history(kept), gr.MultimodalTextbox(**_LOCKED)
+
+    turn_outputs = [history, chatbot, draft]
+    replies: list[Any] = []
+
+    def answer(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any]) -> None:
+        """After `trigger` runs `fn` to put the turn in place: save, answer, settle, unlock."""
+        placed = trigger(fn, inputs, turn_outputs, show_progress="hidden", **_LOCAL)
+        reply = placed.then(save, [history, library, system_prompt], saving, **QUICK).then(
             respond,
-            conversation,
-            chatbot,
+            [history, system_prompt],
+            turn_outputs,
             show_progress="hidden",
             **websim_calls(services),
             **PRIVATE,
-        ).then(finish, conversation, [*saving, draft], **QUICK)
+        )
+        reply.then(finish, [history, library, system_prompt], [*turn_outputs, *saving], **QUICK)
+        replies.append(reply)
 
-    answer(draft.submit(add_message, [draft, chatbot], [chatbot, draft], **QUICK))
-    answer(chatbot.retry(retry, chatbot, chatbot, **QUICK))
-    answer(chatbot.edit(edit, chatbot, chatbot, **QUICK))
-    chatbot.undo(undo, chatbot, [chatbot, draft], **QUICK).then(
-        persist, conversation, saving, **QUICK
+    answer(draft.submit, take, [draft, history])
+    answer(chatbot.example_select, take_starter, [history])
+    answer(chatbot.retry, retry, [history])
+    answer(chatbot.edit, edit, [history])
+    # The box's stop button, shown while a reply is on its way.
+    draft.stop(None, None, None, cancels=replies, **QUICK)
+
+    chatbot.undo(undo, history, turn_outputs, **QUICK).then(
+        save, [history, library, system_prompt], saving, **QUICK
     )
-    chatbot.clear(lambda: [], None, chatbot, **QUICK).then(persist, conversation, saving, **QUICK)
-    gr.on(
-        [system_prompt.blur, model.change],
-        persist,
-        conversation,
-        saving,
-        trigger_mode="always_last",
-        **QUICK,
+    chatbot.clear(lambda: ([], []), None, [history, chatbot], **QUICK).then(
+        save, [history, library, system_prompt], saving, **QUICK
     )
-    demo.load(restore, saved, conversation, **QUICK)
+    system_prompt.blur(
+        save, [history, library, system_prompt], saving, trigger_mode="always_last", **QUICK
+    )
+    # The exports are built in the browser from the kept conversation: no server event, no file.
+    export_md.click(None, library, None, js=EXPORT_MARKDOWN_JS)
+    export_json.click(None, library, None, js=EXPORT_JSON_JS)
+
+    conversations.wire_sidebar(sidebar, library, show, view, replies)
+    demo.load(restore, library, [*view, unreadable], js=UNREADABLE_JS, **QUICK).then(
+        None, js=RESTORED_JS, **PRIVATE
+    )
+
+
+# While a reply is on its way the box takes nothing new and its button is Stop.
+_LOCKED: dict[str, Any] = {"interactive": False, "submit_btn": False, "stop_btn": True}
+_UNLOCKED: dict[str, Any] = {"interactive": True, "submit_btn": True, "stop_btn": False}
+# Events that only move the page's state but may give a notice: queued (Gradio sends notices
+# over the queue's stream), never waiting behind Websim calls.
+_LOCAL: dict[str, Any] = {"queue": True, "concurrency_limit": None, **PRIVATE}
+
+
+def _stored(kept: Any) -> History:
+    """The stored history as the page sends it back (null before anything was said)."""
+    return kept if isinstance(kept, list) else []
 
 
 def _index(index: int | tuple[int, int]) -> int:
