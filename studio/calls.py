@@ -37,7 +37,7 @@ async def tracked(metrics: Metrics, operation: Operation, caller: Caller) -> Asy
 
     The outcome is read from how the block ends; errors pass on unchanged.
     """
-    metrics.calls_in_flight.labels(operation).inc()
+    metrics.call_started(operation)
     started = time.perf_counter()
     outcome = "ok"
     problem = ""
@@ -49,9 +49,7 @@ async def tracked(metrics: Metrics, operation: Operation, caller: Caller) -> Asy
         raise
     finally:
         seconds = time.perf_counter() - started
-        metrics.calls_in_flight.labels(operation).dec()
-        metrics.calls.labels(operation, caller.surface, outcome).inc()
-        metrics.call_seconds.labels(operation).observe(seconds)
+        metrics.call_ended(operation, caller.surface, outcome, seconds)
         if outcome == "limited":
             metrics.limit_refusals.labels("requests").inc()
         # One line per call; the error's own one-line message, never the user's text.

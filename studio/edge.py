@@ -5,6 +5,11 @@ the cap before anything parses or stores them (with or without Content-Length), 
 against the client's limit, says "busy" in words when Gradio's queue is full, and writes one
 log line and the metrics for each request. A plain ASGI middleware, so streamed replies
 (Gradio's Server-Sent Events) pass through untouched.
+
+A route family that answers everything itself (`/v1`) is handed straight to its own ASGI app,
+past FastAPI; every other request goes to the application behind the edge. This runs for every
+request, so it is kept cheap: no per-request parsing of addresses already seen, no metric label
+lookups, no UUID objects.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
-import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -48,10 +53,14 @@ PEER = "websim_studio.peer"
 SHAPE_HINT = (
     'Send JSON such as {"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
 )
+# Peers whose client address is remembered, for requests without X-Forwarded-For; past this
+# many the memory starts over, so that a scan from many addresses cannot grow it.
+KNOWN_PEERS = 4096
 
 
 class Edge:
-    """ASGI middleware in front of the whole application."""
+    """ASGI middleware in front of the whole application; `surfaces` are the route families
+    answered by an ASGI app of their own instead of `app`."""
 
     def __init__(
         self,
@@ -61,24 +70,34 @@ class Edge:
         limiter: ClientLimiter,
         metrics: Metrics,
         max_upload_bytes: int,
+        surfaces: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.limiter = limiter
         self.metrics = metrics
         self.max_upload_bytes = max_upload_bytes + UPLOAD_OVERHEAD
+        self.surfaces = dict(surfaces or {})
+        self._clients: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex[:16]
-        headers = [(k, v) for k, v in scope["headers"] if k != b"x-request-id"]
+        request_id = os.urandom(8).hex()
+        id_header = (b"x-request-id", request_id.encode())
+        headers: list[tuple[bytes, bytes]] = []
+        forwarded: list[str] = []
+        for key, value in scope["headers"]:
+            if key == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+            elif key == b"x-request-id":
+                continue
+            headers.append((key, value))
+        headers.append(id_header)
         peer = (scope.get("client") or ("", 0))[0]
-        forwarded = [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
-        client = client_address(peer, forwarded, self.settings.trusted_proxies)
-        headers.append((b"x-request-id", request_id.encode()))
+        client = self._client_of(peer, forwarded)
         scope = {**scope, "headers": headers, "client": (client, 0), PEER: peer}
         route = route_family(scope["path"])
         status = 0
@@ -87,23 +106,24 @@ class Edge:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
             refusal = await self._refusal(scope, route, client)
+            surface = self.surfaces.get(route)
+            limited = _capped(receive, self._body_limit(route), self.metrics)
             if refusal is not None:
                 await _answer(send_with_id, *refusal, openai=route == "v1")
+            elif surface is not None:
+                await surface(scope, limited, send_with_id)
             else:
                 joins = route in _JOINS and scope["method"] == "POST"
                 responder = _refusals_in_words(send_with_id, self.metrics, joins)
-                limit = self._body_limit(route)
-                await self.app(scope, _capped(receive, limit, self.metrics), responder)
+                await self.app(scope, limited, responder)
         finally:
             seconds = time.perf_counter() - started
-            self.metrics.http_requests.labels(route, str(status or 499)).inc()
-            self.metrics.http_seconds.labels(route).observe(seconds)
+            self.metrics.http_request(route, status or 499, seconds)
             log.info(
                 "%s %s %s %s %s %.0fms",
                 request_id,
@@ -113,6 +133,18 @@ class Edge:
                 status or "disconnected",
                 seconds * 1000,
             )
+
+    def _client_of(self, peer: str, forwarded: list[str]) -> str:
+        """The client's address; the same peer without X-Forwarded-For is the same client."""
+        if forwarded:
+            return client_address(peer, forwarded, self.settings.trusted_proxies)
+        client = self._clients.get(peer)
+        if client is None:
+            if len(self._clients) >= KNOWN_PEERS:
+                self._clients.clear()
+            client = client_address(peer, (), self.settings.trusted_proxies)
+            self._clients[peer] = client
+        return client
 
     def _body_limit(self, route: str) -> int:
         """Uploads keep their own cap (Gradio's max_file_size); everything else the request cap."""

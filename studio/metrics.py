@@ -6,6 +6,8 @@ client's address, so the number of series stays small however the server is used
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -92,16 +94,42 @@ class Metrics:
             "1 while the upstream guard holds calls back after Websim's 429 or refusals.",
             registry=r,
         )
+        # `labels()` validates its values and takes a lock on every call; the paths that run for
+        # every request, call and attempt keep the series they have used instead. Label values
+        # come from small fixed sets (see above), so these stay small.
+        self._http_requests = cache(self.http_requests.labels)
+        self._http_seconds = cache(self.http_seconds.labels)
+        self._calls = cache(self.calls.labels)
+        self._call_seconds = cache(self.call_seconds.labels)
+        self._calls_in_flight = cache(self.calls_in_flight.labels)
+        self._upstream_attempts = cache(self.upstream_attempts.labels)
+        self._upstream_responses = cache(self.upstream_responses.labels)
+        self._upstream_retries = cache(self.upstream_retries.labels)
+        self._upstream_seconds = cache(self.upstream_seconds.labels)
+
+    def http_request(self, route: str, status: int, seconds: float) -> None:
+        """The edge's record of one answered request."""
+        self._http_requests(route, str(status)).inc()
+        self._http_seconds(route).observe(seconds)
+
+    def call_started(self, operation: str) -> None:
+        self._calls_in_flight(operation).inc()
+
+    def call_ended(self, operation: str, surface: str, outcome: str, seconds: float) -> None:
+        """One chat or image call made for a user, ended with `outcome`."""
+        self._calls_in_flight(operation).dec()
+        self._calls(operation, surface, outcome).inc()
+        self._call_seconds(operation).observe(seconds)
 
     def record_attempt(self, record: AttemptRecord) -> None:
         """The client's observer: one call per attempt at Websim."""
-        self.upstream_attempts.labels(record.kind, record.outcome).inc()
+        self._upstream_attempts(record.kind, record.outcome).inc()
         if record.status:
-            self.upstream_responses.labels(record.kind, str(record.status)).inc()
+            self._upstream_responses(record.kind, str(record.status)).inc()
         if record.attempt > 1:
-            self.upstream_retries.labels(record.kind).inc()
+            self._upstream_retries(record.kind).inc()
         if record.outcome != "paused":
-            self.upstream_seconds.labels(record.kind).observe(record.seconds)
+            self._upstream_seconds(record.kind).observe(record.seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -5,6 +5,11 @@ Thin on purpose: each route reads the request in OpenAI's shape (`openai_wire`),
 handlers as the page and its API (`ChatHandlers.api_completion`, `ImageHandlers.api_generate_image`,
 so limits, deadline, metrics and logs are theirs), and answers in OpenAI's shape, refusals in its
 error envelope (`openai_errors`). A caller that hangs up cancels its Websim call.
+
+The routes are a plain ASGI app that the edge hands `/v1` requests to directly: FastAPI's
+middleware stack, router and dependency solving cost about as much server CPU per call as the
+rest of the route together, and nothing here needs them (every answer, refusals included, is
+written by these routes, and the edge already caps bodies, names the client and logs).
 """
 
 from __future__ import annotations
@@ -13,15 +18,16 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from websim_core import WebsimError
 from websim_core.catalog import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL
@@ -57,7 +63,16 @@ IMAGES_PATH = "/v1/images/files/"
 # are served without a key, as a browser showing them in a page needs.
 _IMAGE_NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|jpeg|webp|gif)")
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+PREFIX = "/v1/"
 T = TypeVar("T")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+log = logging.getLogger("websim_studio.openai")
 
 
 class ClientGone(Exception):
@@ -91,9 +106,34 @@ class ApiKeys:
         return Caller("key:" + digest.hex()[:16], request_id, SURFACE)
 
 
-def openai_routes(services: Services) -> APIRouter:
+class OpenAIRoutes:
+    """The `/v1` routes as an ASGI app: a table of method and path, else a 404 in OpenAI's
+    envelope. Anything a route fails to answer is a 500 in the envelope, logged with its
+    traceback."""
+
+    def __init__(self, routes: dict[tuple[str, str], Endpoint], image_file: Endpoint) -> None:
+        self._routes = routes
+        self._image_file = image_file
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        endpoint = self._routes.get((method, path))
+        if endpoint is None:
+            image = method == "GET" and path.startswith(IMAGES_PATH)
+            endpoint = self._image_file if image else _unknown
+        request = Request(scope, receive)
+        try:
+            response = await endpoint(request)
+        except Exception:
+            log.exception("%s %s failed", method, path)
+            response = _refused(
+                refusal_for_status(500, "This server failed to answer; the failure is logged.")
+            )
+        await response(scope, receive, send)
+
+
+def openai_routes(services: Services) -> OpenAIRoutes:
     """The `/v1` routes, answered through `services`."""
-    router = APIRouter(prefix="/v1")
     keys = ApiKeys(services.studio.api_keys)
     chat = ChatHandlers(services)
     images = ImageHandlers(services)
@@ -117,7 +157,6 @@ def openai_routes(services: Services) -> APIRouter:
         except ClientGone:
             return Response(status_code=499)
 
-    @router.get("/models")
     async def models(request: Request) -> Response:
         try:
             keys.caller(request)
@@ -125,7 +164,6 @@ def openai_routes(services: Services) -> APIRouter:
             return _refused(error)
         return JSONResponse(model_list(started))
 
-    @router.post("/chat/completions")
     async def chat_completions(request: Request) -> Response:
         async def respond(caller: Caller, body: Any) -> Response:
             asked = chat_request(body)
@@ -150,7 +188,6 @@ def openai_routes(services: Services) -> APIRouter:
 
         return await answered(request, respond)
 
-    @router.post("/images/generations")
     async def images_generations(request: Request) -> Response:
         async def respond(caller: Caller, body: Any) -> Response:
             asked = image_request(body)
@@ -174,8 +211,8 @@ def openai_routes(services: Services) -> APIRouter:
 
         return await answered(request, respond)
 
-    @router.get("/images/files/{name}")
-    async def image_file(name: str) -> Response:
+    async def image_file(request: Request) -> Response:
+        name = request.scope["path"].removeprefix(IMAGES_PATH)
         path = services.files.images / name
         if not _IMAGE_NAME.fullmatch(name) or not path.is_file():
             return _refused(
@@ -187,17 +224,25 @@ def openai_routes(services: Services) -> APIRouter:
             path, headers={"cache-control": f"private, max-age={int(services.files.max_age)}"}
         )
 
-    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def unknown(request: Request, rest: str) -> Response:
-        return _refused(
-            refusal_for_status(
-                404,
-                f"There is no {request.method} /v1/{rest} here. This server answers "
-                "GET /v1/models, POST /v1/chat/completions and POST /v1/images/generations.",
-            )
-        )
+    return OpenAIRoutes(
+        {
+            ("GET", PREFIX + "models"): models,
+            ("POST", PREFIX + "chat/completions"): chat_completions,
+            ("POST", PREFIX + "images/generations"): images_generations,
+        },
+        image_file,
+    )
 
-    return router
+
+async def _unknown(request: Request) -> Response:
+    path = request.scope["path"]
+    return _refused(
+        refusal_for_status(
+            404,
+            f"There is no {request.method} {path} here. This server answers "
+            "GET /v1/models, POST /v1/chat/completions and POST /v1/images/generations.",
+        )
+    )
 
 
 async def _keep_alive_until(

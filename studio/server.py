@@ -1,15 +1,17 @@
 """The one ASGI application the process serves, composed where a reader can see all of it.
 
     Edge (request id, client address, body cap, upload limit, busy wording, logs, metrics)
+    ├── /v1/...                            the OpenAI-compatible API (studio.openai_api),
+    │                                      answered by its own lean routes, past FastAPI
     └── McpCallers (whom an MCP tool call counts for; see studio.mcp)
         └── FastAPI, with the lifespan that opens and closes the shared services
             ├── /healthz, /readyz, /metrics    operators (studio.health)
-            ├── /v1/...                        the OpenAI-compatible API (studio.openai_api)
             ├── /gradio_api/mcp/               the MCP tools (Gradio's, over studio.page.api)
             └── /                              the Gradio page and its API (studio.page)
 
 A new surface is one more `include_router` here, before Gradio takes "/", and inherits the
-edge's cap, client identity and logs.
+edge's cap, client identity and logs. A surface that answers every request itself, refusals
+included, and is called often can be one of the edge's `surfaces` instead, as /v1 is.
 """
 
 from __future__ import annotations
@@ -74,7 +76,6 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         openapi_url=None,
     )
     app.include_router(health_routes(services))
-    app.include_router(openai_routes(services))
 
     demo.queue(
         max_size=settings.queue_size,
@@ -107,6 +108,7 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         limiter=services.limiter,
         metrics=services.metrics,
         max_upload_bytes=settings.max_request_bytes,
+        surfaces={"v1": openai_routes(services)},
     )
 
 
