@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from studio.page.image_tab import EXAMPLES, NOTICE_SECONDS
-from tests.browser_support import FaultQueue, RunningStudio, _call_emulator
+from tests.app_process import running_app
+from tests.browser_support import (
+    ARTIFACTS,
+    EMULATOR_LINE,
+    FaultQueue,
+    RunningStudio,
+    _call_emulator,
+)
 from websim_core.validation import MAX_PROMPT_CHARS
 
 IMAGE_LOADED = """image => (image.complete && image.naturalWidth > 0)
@@ -40,8 +48,10 @@ def generate_and_wait(page: Page, prompt: str, aspect_ratio: str) -> None:
 
 
 def expect_no_error_overlay(page: Page) -> None:
-    """Gradio marks a component whose event failed with a red "Error" over it."""
-    expect(page.locator(".error").filter(has_text="Error")).to_have_count(0)
+    """Gradio marks a component whose event failed with a red "Error" over it: its status
+    tracker, shown (not `hide`), holding an `.error`."""
+    shown_trackers = page.locator("[data-testid='status-tracker']:not(.hide)")
+    expect(shown_trackers.locator(".error")).to_have_count(0)
 
 
 def emulator_in_flight(studio: RunningStudio) -> int:
@@ -242,3 +252,38 @@ def test_on_a_phone_nothing_overflows_and_generate_is_in_reach(page: Page) -> No
     expect(page.locator("#image-status")).to_contain_text("Done: 1:1")
     expect(page.locator("#result img")).to_be_visible()
     assert overflow() == 0
+
+
+def test_a_busy_server_is_a_passing_notice_with_no_error_over_the_picture(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # One generation at a time and one place in the queue: the third to ask finds it full.
+    settings = {"WEBSIM_STUDIO_CONCURRENCY": "1", "WEBSIM_STUDIO_QUEUE_SIZE": "1"}
+    with running_app(["--demo"], tmp_path / "app.log", **settings) as app:
+        found = EMULATOR_LINE.search(app.output())
+        assert found is not None, app.output()
+        hangs = [{"type": "hang", "seconds": 20}] * 2
+        _call_emulator(
+            "POST", found.group(1) + "/emulator/faults", {"kind": "image", "faults": hangs}
+        )
+        pages = []
+        for number in range(3):
+            page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+            page.goto(app.url, wait_until="networkidle")
+            generate_image(page, f"Picture {number}", "1:1")
+            pages.append(page)
+            if number < 2:
+                expect(page.locator("#image-stop")).to_be_visible()
+        try:
+            third = pages[2]
+            expect(third.locator(".toast-body").filter(has_text="busy")).to_be_visible()
+            third.wait_for_timeout(500)  # time for Gradio to mark the event's outputs
+            expect_no_error_overlay(third)
+            expect(third.locator("#prompt textarea")).to_have_value("Picture 2")
+            expect(third.locator("#generate")).to_be_visible()
+        finally:
+            pages[2].screenshot(path=str(ARTIFACTS / "image_tab_busy.png"), full_page=True)
+            for page in pages[:2]:
+                page.locator("#image-stop").click()
+            for page in pages:
+                page.context.close()

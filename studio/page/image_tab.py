@@ -1,8 +1,8 @@
 """The Image tab: its components, and what each of its events does.
 
-- Generate (or Enter in the prompt; Shift+Enter adds a line) clears the last result the moment
-  the request is on its way, so a failure is never shown beside an older picture, and swaps
-  itself for Stop until the generation ends.
+- Generate (or Enter in the prompt; Shift+Enter adds a line) swaps itself for Stop until the
+  generation ends, and the last result is cleared the moment the request is on its way, so a
+  failure is never shown beside an older picture.
 - Stop cancels the running event: its Websim request is dropped (the connection closes) and the
   tab says it was stopped.
 - A refusal before anything is sent (a blank or too long prompt, the client over its limit) is a
@@ -18,8 +18,9 @@ from typing import Any
 
 import gradio as gr
 
+from websim_core import InvalidRequestError
 from websim_core.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_MODEL
-from websim_core.validation import MAX_PROMPT_CHARS
+from websim_core.validation import MAX_PROMPT_CHARS, validate_prompt
 
 from ..images import ImageHandlers
 from ..rendering import safe_reply_markdown
@@ -160,27 +161,40 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
                 # The first step clears the last result: from here on it would not be this one.
                 cleared = (None, "") if not started else (gr.skip(), gr.skip())
                 started = True
-                yield f"⏳ {message}", *cleared, gr.skip(), *buttons(running=True)
+                yield f"⏳ {message}", *cleared, gr.skip(), gr.skip(), gr.skip()
             else:
                 collected.insert(0, (str(update.image), update.caption))
                 shown_caption = html.escape(update.caption)
                 yield message, str(update.image), shown_caption, collected, *buttons(False)
 
+    def show_stop(text: str) -> Any:
+        """Stop in Generate's place; not for a prompt that will be refused before anything is
+        sent (make_image says why)."""
+        try:
+            validate_prompt(text)
+        except InvalidRequestError:
+            return gr.skip()
+        return buttons(running=True)
+
+    # Stop shows first, even while the generation waits for its turn in the queue.
     running = gr.on(
-        [generate.click, prompt.submit],
+        [generate.click, prompt.submit], show_stop, prompt, [generate, stop], **QUICK
+    ).then(
         make_image,
         [prompt, aspect_ratio, gallery],
         [status, result, caption, gallery, generate, stop],
-        # The spinner and the time so far, where the picture will be.
-        show_progress="full",
-        show_progress_on=[result],
+        # The status line and Stop say what is happening. Gradio's own tracker would also put a
+        # red "Error" over the picture when the queue refuses the event (the server is busy).
+        show_progress="hidden",
         # While one runs, Enter in the prompt starts nothing more.
         trigger_mode="once",
         **websim_calls(services),
         **PRIVATE,
     )
-    # Whatever ended it, the page is left ready for the next one.
+    # Whatever ended it, the page is left ready for the next one. (Gradio runs `.then` when the
+    # server ends an event, but only `.failure` when the queue refuses to take it: busy.)
     running.then(lambda: buttons(running=False), None, [generate, stop], **QUICK)
+    running.failure(lambda: buttons(running=False), None, [generate, stop], **QUICK)
     stop.click(
         lambda: (STOPPED, *buttons(running=False)),
         None,
