@@ -139,7 +139,10 @@ _EXPORT_FACTORY = r"""
         if (/^(https?:|data:)/.test(part.file?.path || "")) return part.file.path;
         let blob;
         try {
-            const response = await fetch(part.file?.url || path);
+            // Kept messages hold the file's path on the server, which serves it from there.
+            const root = (window.gradio_config?.root || "").replace(/\/$/, "");
+            const served = `${root}/gradio_api/file=${encodeURI(path)}`;
+            const response = await fetch(part.file?.url || served);
             if (!response.ok) throw new Error(`${response.status}`);
             blob = await response.blob();
         } catch {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from gradio_client import Client
 from PIL import Image
 from playwright.sync_api import Page, Request, expect
 
+from tests.app_process import running_app
 from tests.browser_support import (
+    ARTIFACTS,
     FaultQueue,
     RunningStudio,
     bot_messages,
@@ -21,8 +24,10 @@ from tests.browser_support import (
     send,
     send_and_wait_for_reply,
     user_messages,
+    wait_until_restored,
 )
 from websim_core.catalog import DEFAULT_CHAT_MODEL
+from websim_core.emulator import Fault
 
 
 def test_a_message_shows_at_once_then_the_reply_replaces_the_waiting_note(
@@ -37,6 +42,7 @@ def test_a_message_shows_at_once_then_the_reply_replaces_the_waiting_note(
     expect(user_messages(page)).to_have_text(["Hello from Chromium"])
     expect(bot_messages(page)).to_contain_text(["Waiting for Websim"])
     expect(draft_box(page)).to_be_disabled()
+    expect(page.locator("#draft").get_by_role("button", name="Stop")).to_be_visible()
     expect(bot_messages(page)).to_have_text(
         ["Emulator reply to 1 message. You said: Hello from Chromium"]
     )
@@ -68,7 +74,7 @@ def test_a_failed_turn_keeps_the_message_and_shows_the_error_where_the_reply_wou
 
     expect(user_messages(page)).to_have_text(["Keep me"])
     expect(bot_messages(page)).to_have_count(1)
-    expect(bot_messages(page)).to_contain_text("⚠️ Not sent")
+    expect(bot_messages(page)).to_contain_text("⚠️ No reply")
     for words in error_says:
         # In the viewport, not only in the page: the note unfolds, clipped, before it shows.
         expect(bot_messages(page).get_by_text(words)).to_be_in_viewport()
@@ -81,7 +87,7 @@ def test_a_failed_turn_keeps_the_message_and_shows_the_error_where_the_reply_wou
 def test_retry_replaces_the_error_with_a_reply(page: Page, faults: FaultQueue) -> None:
     faults("chat", {"type": "status", "code": 400, "message": "messages must alternate"})
     send(page, "Try me again")
-    expect(bot_messages(page)).to_contain_text("Not sent")
+    expect(bot_messages(page)).to_contain_text("No reply")
     expect(draft_box(page)).to_be_enabled()
 
     page.locator("#chatbot").get_by_role("button", name="Retry", exact=True).click()
@@ -96,7 +102,8 @@ def test_retry_replaces_the_error_with_a_reply(page: Page, faults: FaultQueue) -
 def test_a_reload_keeps_the_conversation_and_it_goes_on_from_there(page: Page) -> None:
     send_and_wait_for_reply(page, "Remember me")
 
-    page.reload(wait_until="networkidle")
+    page.reload()
+    wait_until_restored(page)
 
     expect(user_messages(page)).to_have_text(["Remember me"])
     expect(bot_messages(page)).to_have_text(["Emulator reply to 1 message. You said: Remember me"])
@@ -152,7 +159,7 @@ def test_the_exports_are_built_in_the_browser_and_hold_the_conversation(
     # A failed turn leaves its error note in the conversation; the exports leave it out.
     faults("chat", {"type": "status", "code": 400, "message": "messages must alternate"})
     send(page, "This one fails")
-    expect(bot_messages(page).last).to_contain_text("Not sent")
+    expect(bot_messages(page).last).to_contain_text("No reply")
     expect(draft_box(page)).to_be_enabled()
     days = {date.today().isoformat()}
     server_calls: list[Request] = []
@@ -224,18 +231,271 @@ def test_the_exports_are_built_in_the_browser_and_hold_the_conversation(
     assert reply == "Emulator reply to 4 messages. You said: And now?"
 
 
-def test_with_nothing_said_an_export_says_so_and_downloads_nothing(page: Page) -> None:
-    downloads: list[Any] = []
-    page.on("download", lambda download: downloads.append(download))
+def test_with_nothing_said_no_export_is_offered(page: Page) -> None:
+    exports = page.get_by_role("button", name="Export Markdown").or_(
+        page.get_by_role("button", name="Export JSON")
+    )
+    expect(exports).to_have_count(0)
 
-    page.get_by_role("button", name="Export JSON", exact=True).click()
+    send_and_wait_for_reply(page, "Now there is something")
 
-    notice = page.get_by_role("status").filter(has_text="Nothing to export yet")
-    expect(notice).to_be_visible()
-    expect(notice).to_be_hidden()  # by itself, a few seconds later
-    assert downloads == []
+    expect(page.get_by_role("button", name="Export JSON", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Export Markdown", exact=True)).to_be_visible()
 
 
-# -- Image --------------------------------------------------------------------------------------
+# -- Refusals, markup, failed turns, Stop ---------------------------------------------------------
 
-# Resolves once the <img> has its pixels: naturalWidth is 0 until then.
+
+def notice(page: Page, text: str) -> Any:
+    return page.get_by_test_id("toast-body").filter(has_text=text)
+
+
+def test_enter_on_an_empty_box_says_so_briefly_and_leaves_everything_usable(page: Page) -> None:
+    draft_box(page).press("Enter")
+
+    refusal = notice(page, "Type a message or attach an image first.")
+    expect(refusal).to_be_visible()
+    # Nothing covers the conversation or the box, and the box still sends.
+    expect(page.locator("#chatbot .error, #draft .error")).to_have_count(0)
+    expect(draft_box(page)).to_be_enabled()
+    send_and_wait_for_reply(page, "Then this goes")
+    expect(user_messages(page)).to_have_text(["Then this goes"])
+    expect(refusal).to_be_hidden()  # by itself
+
+
+MARKUP = ["<img src=x onerror=alert(1)>", "<script>alert(2)</script>", "[x](javascript:alert(3))"]
+REMOTE_PIXEL = "http://127.0.0.2:9/pixel.png?q=leak"
+
+
+def test_markup_shows_as_typed_and_a_remote_image_in_a_reply_is_never_fetched(
+    page: Page,
+) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    typed = " ".join(MARKUP)
+
+    for text in (typed, f"A pixel ![]({REMOTE_PIXEL}) here"):
+        send(page, text)
+        expect(bot_messages(page).last).to_contain_text("Emulator reply")
+        expect(draft_box(page)).to_be_enabled()
+
+    # The user's words, markup included, as typed; the echoed reply shows its HTML as text.
+    expect(user_messages(page).first).to_have_text(typed)
+    expect(bot_messages(page).first).to_contain_text(MARKUP[0])
+    expect(bot_messages(page).first).to_contain_text(MARKUP[1])
+    expect(page.locator("#chatbot a[href^='javascript']")).to_have_count(0)
+    # The reply's remote image is a link to it, not a picture.
+    link = bot_messages(page).last.get_by_role("link", name=f"Image: {REMOTE_PIXEL}")
+    expect(link).to_have_attribute("href", REMOTE_PIXEL)
+    expect(page.locator("#chatbot img[src*='127.0.0.2']")).to_have_count(0)
+    expect(page.locator("#chatbot img[src='x']")).to_have_count(0)
+    assert [url for url in requested if "127.0.0.2" in url or url.endswith("/x")] == []
+    assert dialogs == []
+
+
+def test_a_message_after_a_failed_turn_is_its_own_and_websim_gets_turns_that_alternate(
+    observed_page: Page, observed_studio: RunningStudio
+) -> None:
+    page = observed_page
+    assert observed_studio.emulator is not None
+    send_and_wait_for_reply(page, "First")
+    observed_studio.emulator.script("chat", Fault.html(403, "Just a moment..."))
+    send(page, "This one fails")
+    expect(bot_messages(page).last).to_contain_text("Websim answered 403 Forbidden")
+    expect(draft_box(page)).to_be_enabled()
+
+    send(page, "And this one")
+
+    expect(user_messages(page)).to_have_text(["First", "This one fails", "And this one"])
+    expect(bot_messages(page)).to_have_count(3)
+    failed = bot_messages(page).nth(1)
+    expect(failed).to_contain_text("No reply")
+    expect(failed).to_contain_text("Websim answered 403 Forbidden")
+    expect(failed).to_contain_text("Sent again together with the next message.")
+    expect(bot_messages(page).last).to_have_text(
+        "Emulator reply to 3 messages. You said: This one fails And this one"
+    )
+    sent = observed_studio.emulator.requests[-1].body["messages"]
+    assert [message["role"] for message in sent] == ["user", "assistant", "user"]
+    assert sent[-1]["content"] == "This one fails\n\nAnd this one"
+
+
+def test_stop_ends_a_slow_reply_at_once_and_websim_sees_the_request_dropped(
+    observed_page: Page, observed_studio: RunningStudio
+) -> None:
+    page = observed_page
+    emulator = observed_studio.emulator
+    assert emulator is not None
+    emulator.script("chat", Fault.hang(30))
+    send(page, "Take your time")
+    expect(bot_messages(page)).to_contain_text(["Waiting for Websim"])
+    deadline = time.monotonic() + 5
+    while emulator.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert emulator.in_flight == 1
+
+    stopped_at = time.monotonic()
+    page.locator("#draft").get_by_role("button", name="Stop").click()
+
+    expect(draft_box(page)).to_be_enabled(timeout=2_000)
+    assert time.monotonic() - stopped_at < 2
+    expect(bot_messages(page).last).to_contain_text("Stopped")
+    expect(user_messages(page)).to_have_text(["Take your time"])
+    # The emulator's handler for that request ended because its client went away.
+    deadline = time.monotonic() + 2
+    while emulator.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert emulator.in_flight == 0
+    # And retry is there: it sends the turn again.
+    page.locator("#chatbot").get_by_role("button", name="Retry", exact=True).click()
+    expect(bot_messages(page).last).to_have_text(
+        "Emulator reply to 1 message. You said: Take your time"
+    )
+
+
+def test_a_reply_lost_to_a_reload_is_marked_with_retry(page: Page, faults: FaultQueue) -> None:
+    faults("chat", {"type": "hang", "seconds": 5})
+    send(page, "Are you there?")
+    expect(bot_messages(page)).to_contain_text(["Waiting for Websim"])
+
+    page.reload()
+    wait_until_restored(page)
+
+    expect(user_messages(page)).to_have_text(["Are you there?"])
+    expect(bot_messages(page).last).to_contain_text("the page was reloaded or left")
+    page.locator("#chatbot").get_by_role("button", name="Retry", exact=True).click()
+    expect(bot_messages(page).last).to_have_text(
+        "Emulator reply to 1 message. You said: Are you there?", timeout=10_000
+    )
+
+
+# -- Conversations --------------------------------------------------------------------------------
+
+
+def listed(page: Page) -> Any:
+    return page.locator("#conversations label")
+
+
+def test_conversations_are_kept_listed_renamed_switched_and_deleted(page: Page) -> None:
+    send_and_wait_for_reply(page, "About cats")
+    page.get_by_role("button", name="+ New chat").click()
+    expect(user_messages(page)).to_have_count(0)
+    send_and_wait_for_reply(page, "About dogs")
+    expect(listed(page)).to_have_text(["About dogs", "About cats"])  # newest first
+
+    page.locator("#chat-title input").fill("Dogs, mostly")
+    page.locator("#chat-title input").press("Enter")
+    expect(listed(page)).to_have_text(["Dogs, mostly", "About cats"])
+    listed(page).filter(has_text="About cats").click()
+    expect(user_messages(page)).to_have_text(["About cats"])
+
+    page.reload()
+    wait_until_restored(page)
+    expect(listed(page)).to_have_text(["Dogs, mostly", "About cats"])
+    expect(user_messages(page)).to_have_text(["About cats"])
+    # The restored conversation goes on from where it was.
+    send_and_wait_for_reply(page, "More cats", messages_sent=3)
+
+    page.get_by_role("button", name="Delete this conversation").click()
+    expect(listed(page)).to_have_text(["Dogs, mostly"])
+    expect(user_messages(page)).to_have_text(["About dogs"])
+    page.get_by_role("button", name="Delete all conversations…").click()
+    page.get_by_role("button", name="Delete all", exact=True).click()
+    expect(listed(page)).to_have_count(0)
+    expect(user_messages(page)).to_have_count(0)
+
+
+def test_conversations_saved_under_another_secret_are_reported_not_dropped_silently(
+    browser: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        with running_app(["--demo"], tmp_path / "first.log", WEBSIM_STUDIO_SECRET="one") as app:
+            port = int(app.url.rstrip("/").rsplit(":", 1)[1])
+            page.goto(app.url)
+            wait_until_restored(page)
+            send_and_wait_for_reply(page, "Written under the first secret")
+        with running_app(
+            ["--demo"], tmp_path / "second.log", port=port, WEBSIM_STUDIO_SECRET="two"
+        ) as app:
+            page.goto(app.url)
+            wait_until_restored(page)
+            notice_box = page.locator("#unreadable-notice")
+            expect(notice_box).to_contain_text("Your saved conversations could not be read")
+            expect(notice_box).to_contain_text("WEBSIM_STUDIO_SECRET")
+            kept_aside = page.evaluate(
+                "Object.keys(localStorage).filter((key) => key.includes(':unreadable:'))"
+            )
+            assert len(kept_aside) == 1
+            # Said once: the next visit starts quietly, and saves as usual.
+            send_and_wait_for_reply(page, "Written under the second secret")
+            page.reload()
+            wait_until_restored(page)
+            expect(page.locator("#unreadable-notice")).to_be_hidden()
+            expect(user_messages(page)).to_have_text(["Written under the second secret"])
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        context.close()
+
+
+# -- Phone and look -------------------------------------------------------------------------------
+
+
+def in_view(page: Page, selector: str) -> bool:
+    box = page.locator(selector).first.bounding_box()
+    size = page.viewport_size
+    assert box is not None and size is not None
+    return box["y"] >= 0 and box["y"] + box["height"] <= size["height"] and box["x"] >= 0
+
+
+def test_on_a_phone_title_tabs_and_box_are_in_view_at_load_and_nothing_overflows(
+    phone_page: Page,
+) -> None:
+    page = phone_page
+    assert page.evaluate("window.scrollY") == 0
+    for selector in ("#page-title h1", "button[role=tab]:has-text('Image')", "#draft textarea"):
+        assert in_view(page, selector), selector
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    expect(page.locator("#sidebar.open")).to_have_count(0)  # folded away
+    footer = page.locator("footer")
+    expect(footer.get_by_text("Use via API")).to_be_visible()
+    expect(footer.get_by_text("Settings")).to_be_visible()
+
+    send_and_wait_for_reply(page, "Hello from a phone")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(ARTIFACTS / "phone_conversation.png"))
+
+
+def test_dark_mode_draws_dark_surfaces_and_light_text(
+    browser: Any, studio: RunningStudio, request: pytest.FixtureRequest
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    try:
+        page.goto(studio.url)
+        wait_until_restored(page)
+        send_and_wait_for_reply(page, "Hello in the dark")
+        background, text = page.evaluate(
+            """() => {
+                const luminance = (color) => {
+                    const [r, g, b] = color.match(/[\\d.]+/g).map(Number);
+                    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+                };
+                const container = document.querySelector(".gradio-container");
+                const said = document.querySelector("#chatbot [data-testid='bot']");
+                return [
+                    luminance(getComputedStyle(container).backgroundColor),
+                    luminance(getComputedStyle(said).color),
+                ];
+            }"""
+        )
+        assert background < 60 < 150 < text, (background, text)
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        context.close()

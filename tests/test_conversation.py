@@ -114,8 +114,7 @@ def test_after_folding_no_two_user_turns_are_adjacent(roles: list[str]) -> None:
     folded = fold_unanswered(messages)
 
     assert all(
-        not (first["role"] == second["role"] == "user")
-        for first, second in pairwise(folded)
+        not (first["role"] == second["role"] == "user") for first, second in pairwise(folded)
     )
     said = " ".join(str(message["content"]).replace("\n\n", " ") for message in folded)
     assert said == " ".join(str(message["content"]) for message in messages)

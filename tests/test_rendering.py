@@ -79,9 +79,8 @@ def test_a_remote_image_in_a_reply_becomes_a_link_and_a_local_one_stays() -> Non
 
     markup = rendered(safe_reply_markdown(reply))
 
-    assert (
-        '<a href="http://127.0.0.2:9/pixel.png?q=secret">Image: http://127.0.0.2:9/pixel.png' in markup
-    )
+    link = '<a href="http://127.0.0.2:9/pixel.png?q=secret">Image: http://127.0.0.2:9/pixel.png'
+    assert link in markup
     assert '<img src="/gradio_api/file=c.png" alt="chart" />' in markup
     assert markup.count("<img") == 1
 

@@ -42,11 +42,6 @@ PAGE_CSS = """
     margin: 0; padding: var(--size-1) var(--size-3); border-radius: var(--radius-md);
     background: var(--color-accent-soft); font-size: var(--text-sm);
 }
-/* Gradio hides "Use via API" from the footer on narrow screens; the API is there all the same. */
-@media (width <= 640px) {
-    footer .show-api { display: flex !important; }
-    footer .show-api-divider { display: inline !important; }
-}
 @media (width <= 640px) {
     .gradio-container { padding: var(--size-2) !important; }
     #page-title h1 { font-size: var(--text-xl); }
@@ -60,6 +55,14 @@ PAGE_CSS = """
 # sidebar opens by itself on a wide screen only.
 PAGE_HEAD = """
 <meta http-equiv="Content-Security-Policy" content="img-src 'self' data: blob:">
+<style>
+/* Gradio hides "Use via API" from the footer on narrow screens; the API is there all the same.
+   (Here, not in the page's css, which Gradio scopes to the page's body and not its footer.) */
+@media (width <= 640px) {
+    footer .show-api { display: flex !important; }
+    footer .show-api-divider { display: inline !important; }
+}
+</style>
 <script>
 (() => {
     const wide = () => window.matchMedia("(min-width: 1100px)").matches;

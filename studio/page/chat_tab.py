@@ -1,10 +1,11 @@
 """The Chat tab: its components, and what each of its events does.
 
-A turn is a chain: `take` puts the message on the page and locks the box (or refuses it in a
-notice, leaving the box as it was), `save` keeps it in the browser, `respond` waits on Websim
-and streams the pending note then the reply, `finish` settles and saves the turn and opens the
-box again. Stop (the box's own button while a reply is on its way) cancels `respond`: Gradio
-cancels its task, which closes the Websim request, and `finish` then marks the turn stopped.
+A turn is a chain: `check` refuses what cannot be sent in a notice (the box keeps it), `take`
+puts the message on the page and locks the box, `save` keeps it in the browser, `respond`
+waits on Websim and streams the pending note then the reply, `finish` settles and saves the
+turn and opens the box again. Stop (the box's own button while a reply is on its way) cancels
+`respond`: Gradio cancels its task, which closes the Websim request, and `finish` then marks the
+turn stopped.
 
 The conversation is held twice: `history` as stored (what was typed and answered, sent to Websim
 and exported) and the Chatbot's value as shown (`studio.rendering`), message for message.
@@ -84,7 +85,10 @@ RESTORED_JS = "() => { document.body.dataset.chatRestored = 'yes'; }"
 
 CSS = """
 #chatbot .message-row .message { max-width: min(46rem, 100%); }
-#chat-options { align-items: flex-start; }
+/* The Chatbot gives each attached image a Share button that only works on Hugging Face's own
+   hosting, whatever `buttons` says; elsewhere it can only answer "Must be on Spaces to share". */
+#chatbot button[aria-label="Share"] { display: none; }
+#chat-options { align-items: flex-start; flex-wrap: wrap; }
 #model-note { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 #export-row { justify-content: flex-end; }
 #export-row button { flex: 0 0 auto; }
@@ -136,7 +140,8 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
                 scale=3,
                 min_width=240,
             )
-            gr.Markdown(MODEL_NOTE, elem_id="model-note", min_height=0)
+            with gr.Column(scale=2, min_width=240):
+                gr.Markdown(MODEL_NOTE, elem_id="model-note")
         with gr.Row(elem_id="export-row"):
             export_md = gr.Button(
                 "Export Markdown",
@@ -180,18 +185,23 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
         notice = gr.Markdown(UNREADABLE_NOTICE, visible=True) if unread else gr.Markdown()
         return (*show(read_library(value)), notice)
 
-    def take(message: dict[str, Any] | None, kept: History) -> tuple[Any, ...]:
-        """The typed message on the page and the box locked, or a notice and nothing else."""
+    def check(message: dict[str, Any] | None) -> None:
+        """Refuse what cannot be sent in a notice that goes by itself. The error that follows
+        is shown nowhere (this step has no outputs to cover): it only ends the turn's chain."""
         try:
-            kept = chat.add_message(message, _stored(kept))
+            chat.add_message(message, [])
         except EmptyMessageError as error:
             gr.Warning(str(error), duration=NOTICE_SECONDS, title="Not sent")
-            return gr.skip(), gr.skip(), gr.skip()  # the box keeps what was typed
+            raise gr.Error(str(error), visible=False, print_exception=False) from None
+
+    def take(message: dict[str, Any] | None, kept: History) -> tuple[Any, ...]:
+        """The typed message on the page, and the box emptied and locked until the reply."""
+        kept = chat.add_message(message, _stored(kept))
         return kept, shown_history(kept), gr.MultimodalTextbox(value=None, **_LOCKED)
 
     def take_starter(kept: History, event: gr.SelectData) -> tuple[Any, ...]:
         picked = event.value if isinstance(event.value, dict) else {"text": str(event.value)}
-        return take({"text": picked.get("text", "")}, kept)
+        return take({"text": str(picked.get("text") or "…")}, kept)
 
     async def respond(
         kept: History, system: str, request: gr.Request
@@ -244,10 +254,10 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
     turn_outputs = [history, chatbot, draft]
     replies: list[Any] = []
 
-    def answer(trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any]) -> None:
+    def answer(trigger: Any, fn: Callable[..., Any], inputs: list[Any]) -> None:
         """After `trigger` runs `fn` to put the turn in place: save, answer, settle, unlock."""
-        placed = trigger(fn, inputs, turn_outputs, show_progress="hidden", **_LOCAL)
-        reply = placed.then(save, [history, library, system_prompt], saving, **QUICK).then(
+        placed = trigger(fn, inputs, turn_outputs, show_progress="hidden", **QUICK)
+        reply = placed.success(save, [history, library, system_prompt], saving, **QUICK).then(
             respond,
             [history, system_prompt],
             turn_outputs,
@@ -258,7 +268,12 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
         reply.then(finish, [history, library, system_prompt], [*turn_outputs, *saving], **QUICK)
         replies.append(reply)
 
-    answer(draft.submit, take, [draft, history])
+    # Enter: first the checks that may refuse it in a notice, then the turn.
+    answer(
+        draft.submit(check, draft, None, show_progress="hidden", **_LOCAL).success,
+        take,
+        [draft, history],
+    )
     answer(chatbot.example_select, take_starter, [history])
     answer(chatbot.retry, retry, [history])
     answer(chatbot.edit, edit, [history])

@@ -64,6 +64,7 @@ def build_sidebar() -> Sidebar:
         title = gr.Textbox(
             label="Title",
             placeholder="Named after its first message",
+            info="Type a title, then Enter.",
             max_lines=1,
             interactive=False,
             elem_id="chat-title",
@@ -121,14 +122,9 @@ def wire_sidebar(
         switch, [library, sidebar.listed], everything, cancels=list(cancels), **QUICK
     )
     sidebar.delete.click(remove, library, everything, cancels=list(cancels), **QUICK)
-    gr.on(
-        [sidebar.title.submit, sidebar.title.blur],
-        retitle,
-        [library, sidebar.title],
-        [library, *sidebar.shown],
-        trigger_mode="always_last",
-        **QUICK,
-    )
+    # Enter renames. (Not on leaving the box: that would race a click on another conversation,
+    # and put back the one being left.)
+    sidebar.title.submit(retitle, [library, sidebar.title], [library, *sidebar.shown], **QUICK)
 
     # Deleting every conversation asks once more, in place.
     asking = [sidebar.clear, sidebar.confirm_clear, sidebar.keep]

@@ -1,0 +1,61 @@
+"""The conversations kept in a browser: listing, titles, switching, renaming, deleting."""
+
+from __future__ import annotations
+
+from studio.conversation import assistant_message, user_message
+from studio.saved_chats import (
+    UNREAD_MARK,
+    current_chat,
+    delete,
+    empty_library,
+    listing,
+    read_library,
+    rename,
+    save_current,
+    start_new,
+    switch_to,
+    title_for,
+)
+
+
+def test_conversations_are_listed_newest_first_titled_from_their_first_message() -> None:
+    library = read_library(empty_library())
+    library = save_current(library, [user_message("About cats"), assistant_message("Yes")], "")
+    cats = library["current"]
+    library = start_new(library)
+    assert current_chat(library)["history"] == []
+    assert [title for title, _ in listing(library)] == ["About cats"]  # a new chat is not listed
+    library = save_current(library, [user_message("About dogs " * 10)], "Be brief")
+
+    titles = [title for title, _ in listing(library)]
+    assert titles == ["About dogs About dogs About dogs About dogs Abo…", "About cats"]
+    library = switch_to(library, cats)
+    assert current_chat(library)["history"][0] == user_message("About cats")
+
+    renamed = rename(library, cats, "  Cats,   mostly ")
+    assert listing(renamed)[1][0] == "Cats, mostly"
+    assert listing(save_current(renamed, [user_message("Other")], ""))[0][0] == "Cats, mostly"
+    assert listing(rename(renamed, cats, ""))[1][0] == "About cats"
+
+    remaining = delete(library, cats)
+    assert [title for title, _ in listing(remaining)] == [titles[0]]
+    assert current_chat(remaining)["system_prompt"] == "Be brief"
+
+
+def test_what_the_browser_sends_is_read_whatever_its_shape() -> None:
+    old_shape = {"history": [user_message("Hello")], "system_prompt": "Kind", "model": "x"}
+
+    migrated = read_library(old_shape)
+
+    assert listing(migrated)[0][0] == "Hello"
+    assert current_chat(migrated)["system_prompt"] == "Kind"
+    assert read_library(None) == {"chats": [], "current": ""}
+    assert read_library({"chats": ["junk", {"history": "junk"}]})["chats"][0]["history"] == []
+    assert UNREAD_MARK in empty_library() and UNREAD_MARK not in read_library(empty_library())
+
+
+def test_an_emptied_conversation_leaves_the_list() -> None:
+    library = save_current(read_library(None), [user_message("Hi")], "")
+
+    assert listing(save_current(library, [], "")) == []
+    assert title_for([user_message("", ["/tmp/cat.png"])]) == "Image"
