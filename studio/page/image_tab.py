@@ -37,7 +37,7 @@ EXAMPLES = [
     ("Hot-air balloon festival poster, flat shapes", "9:16"),
 ]
 MODEL_NOTE = (
-    f"Model: {DEFAULT_IMAGE_MODEL}, the only one: Websim's image endpoint takes no model name."
+    f"**Model:** {DEFAULT_IMAGE_MODEL}, the only one: Websim's image endpoint takes no model name."
 )
 STOPPED = "⏹️ Stopped: the request to Websim was cancelled and no image was made."
 
@@ -54,7 +54,7 @@ CSS = """
 #prompt-counter { margin-top: calc(var(--layout-gap) * -1 + 2px); }
 #prompt-counter .html-container { padding: 0; }
 #prompt-counter .counter { color: var(--body-text-color-subdued); }
-#prompt-counter .counter.over { color: var(--error-text-color); font-weight: 600; }
+#prompt-counter .counter.over { color: var(--error-icon-color); font-weight: 600; }
 /* On a phone the picture decides the height, not the desktop's tall frame. */
 @media (max-width: 640px) { #result { height: min(520px, 92vw) !important; } }
 #image-model-note { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
