@@ -1,4 +1,10 @@
-"""One call made for a user: who asked (for limits and logs), and how it went (for metrics)."""
+"""One call made for a user: who asked (for limits and logs), and how it went (for metrics).
+
+Each call is logged in one line. A call made while the edge holds the request's `CallNotes` open
+(the /v1 routes) goes into the request's own line instead, so that a /v1 call costs one log
+record, not two; a call that ends after its request was logged (a caller that hung up) still
+gets a line of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Literal
 
 from websim_core import InvalidRequestError, WebsimError, WebsimTimeoutError
@@ -29,6 +36,24 @@ class Caller:
     key: str
     request_id: str = ""
     surface: str = "page"
+
+
+@dataclass
+class CallNotes:
+    """What the calls made for one request said, waiting for the request's log line."""
+
+    request_id: str
+    lines: list[str] = field(default_factory=list)
+    open: bool = True
+
+    def close(self) -> str:
+        """The calls' lines, to end the request's own line with; later calls log their own."""
+        self.open = False
+        return "".join("; " + line for line in self.lines)
+
+
+# Set by the edge for the requests whose log line carries their calls' lines.
+call_notes: ContextVar[CallNotes | None] = ContextVar("websim_studio_call_notes", default=None)
 
 
 @asynccontextmanager
@@ -53,15 +78,14 @@ async def tracked(metrics: Metrics, operation: Operation, caller: Caller) -> Asy
         if outcome == "limited":
             metrics.limit_refusals.labels("requests").inc()
         # One line per call; the error's own one-line message, never the user's text.
-        log.info(
-            "%s %s %s %s %.0fms%s",
-            caller.request_id or "-",
-            operation,
-            caller.surface,
-            outcome,
-            seconds * 1000,
-            f": {problem}" if problem else "",
-        )
+        line = f"{operation} {caller.surface} {outcome} {seconds * 1000:.0f}ms"
+        if problem:
+            line += f": {problem}"
+        notes = call_notes.get()
+        if notes is not None and notes.open and notes.request_id == caller.request_id:
+            notes.lines.append(line)
+        else:
+            log.info("%s %s", caller.request_id or "-", line)
 
 
 def _outcome(error: BaseException) -> str:

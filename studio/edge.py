@@ -24,6 +24,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from .calls import CallNotes, call_notes
 from .config import StudioSettings
 from .identity import client_address, limit_key
 from .metrics import Metrics
@@ -109,9 +110,13 @@ class Edge:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        surface = self.surfaces.get(route)
+        # A surface's calls are told in this request's log line (see studio.calls).
+        notes = CallNotes(request_id) if surface is not None else None
+        if notes is not None:
+            call_notes.set(notes)
         try:
             refusal = await self._refusal(scope, route, client)
-            surface = self.surfaces.get(route)
             limited = _capped(receive, self._body_limit(route), self.metrics)
             if refusal is not None:
                 await _answer(send_with_id, *refusal, openai=route == "v1")
@@ -125,13 +130,14 @@ class Edge:
             seconds = time.perf_counter() - started
             self.metrics.http_request(route, status or 499, seconds)
             log.info(
-                "%s %s %s %s %s %.0fms",
+                "%s %s %s %s %s %.0fms%s",
                 request_id,
                 client,
                 scope["method"],
                 scope["path"],
                 status or "disconnected",
                 seconds * 1000,
+                notes.close() if notes is not None else "",
             )
 
     def _client_of(self, peer: str, forwarded: list[str]) -> str:
