@@ -235,6 +235,7 @@ def test_the_caption_shows_the_prompt_as_typed_and_fetches_nothing(page: Page) -
 
 def test_on_a_phone_nothing_overflows_and_generate_is_in_reach(page: Page) -> None:
     page.set_viewport_size(PHONE)
+    page.reload(wait_until="networkidle")  # opened on the phone, as a person would
     open_image_tab(page)
 
     def overflow() -> int:
