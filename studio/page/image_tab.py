@@ -153,7 +153,8 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
         async for update in images.generate(text, ratio, DEFAULT_IMAGE_MODEL, caller(request)):
             message = safe_reply_markdown(update.status)
             if update.refused:
-                gr.Warning(update.status, duration=NOTICE_SECONDS)
+                # Gradio shows a notice's text as HTML.
+                gr.Warning(html.escape(update.status), duration=NOTICE_SECONDS)
                 yield gr.skip()  # every output as it was
             elif update.failed:
                 yield f"⚠️ {message}", None, "", gr.skip(), *buttons(running=False)
