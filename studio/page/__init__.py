@@ -51,8 +51,8 @@ PAGE_CSS = """
 # Images come from this server only (its own files, uploads, data: and blob: URLs): a reply, a
 # caption or anything else on the page cannot make a reader's browser call another address.
 # The box is focused where there is room to show the whole page around it; on a phone focusing
-# it scrolls the page and raises the keyboard, so there it waits for a tap. The conversations
-# sidebar opens by itself on a wide screen only.
+# it scrolls the page and raises the keyboard, so there it waits for a tap. (The conversations
+# sidebar opens by itself on a wide screen: studio.page.chat_tab, once the page is restored.)
 PAGE_HEAD = """
 <meta http-equiv="Content-Security-Policy" content="img-src 'self' data: blob:">
 <style>
@@ -62,6 +62,8 @@ PAGE_HEAD = """
     footer .show-api { display: flex !important; }
     footer .show-api-divider { display: inline !important; }
 }
+/* The sidebar opens at load on a wide screen: at once, not sliding the page under the cursor. */
+.sidebar, .sidebar-parent { transition: none !important; }
 </style>
 <script>
 (() => {
@@ -74,9 +76,6 @@ PAGE_HEAD = """
     const arrange = () => {
         if (!wide()) return;
         ready("#draft textarea", (box) => box.focus({ preventScroll: true }));
-        ready("#sidebar .toggle-button", (toggle) => {
-            if (!toggle.closest(".sidebar.open")) toggle.click();
-        });
     };
     // Gradio adds this to the head itself, sometimes after the page's load event.
     if (document.readyState === "complete") arrange();
