@@ -7,8 +7,6 @@ make the command read from the local network.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +17,8 @@ from websim_core.image_fetch import FetchedImage, ImageFetcher
 from websim_core.validation import validate_aspect_ratio, validate_model, validate_prompt
 
 from .cli_chat import notify
+from .download_names import image_stem
 from .services import fetch_websim_image
-
-SLUG_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,7 @@ def save(response: ImageResponse, image: FetchedImage, output: Path | None) -> S
     """Write the image to `output`: a file, or a folder for the default name (the current
     folder when None)."""
     if output is None or output.is_dir():
-        stem = default_stem(response.prompt, response.aspect_ratio)
+        stem = image_stem(response.prompt, response.aspect_ratio)
         path = write_new(output or Path(), stem, image)
     else:
         output.write_bytes(image.data)
@@ -86,17 +83,6 @@ def save(response: ImageResponse, image: FetchedImage, output: Path | None) -> S
         image.content_type,
         len(image.data),
     )
-
-
-def default_stem(prompt: str, aspect_ratio: str) -> str:
-    """`websim-<first words of the prompt>-<ratio>`, such as `websim-a-lighthouse-at-dusk-16x9`."""
-    ascii_text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    if len(slug) > SLUG_CHARS:
-        # Cut at a word's end where there is one, so the name does not end mid-word.
-        cut = slug[: SLUG_CHARS + 1].rfind("-")
-        slug = slug[: cut if cut > 0 else SLUG_CHARS]
-    return f"websim-{slug or 'image'}-{aspect_ratio.replace(':', 'x')}"
 
 
 def write_new(folder: Path, stem: str, image: FetchedImage) -> Path:

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger("websim_studio.files")
@@ -71,41 +72,42 @@ class FileStore:
     def sweep(self, now: float | None = None) -> tuple[int, int]:
         """Delete files past the age limit, then the oldest until under the cap.
 
-        Returns the files left and their total bytes.
+        Returns the files left and their total bytes. A file under several names (an image and
+        its download name, hard links) counts once, and goes with all its names.
         """
         now = time.time() if now is None else now
         self._written_since_sweep = 0
-        files: list[tuple[float, int, Path]] = []
-        for folder, _, names in os.walk(self.root):
-            for name in names:
-                path = Path(folder) / name
-                try:
-                    status = path.stat()
-                except OSError:
-                    continue  # deleted meanwhile
-                if now - status.st_mtime > self.max_age:
-                    path.unlink(missing_ok=True)
-                else:
-                    files.append((status.st_mtime, status.st_size, path))
+        kept: dict[tuple[int, int], tuple[float, int, list[Path]]] = {}
+        for path, status in self._files():
+            if now - status.st_mtime > self.max_age:
+                path.unlink(missing_ok=True)
+                continue
+            _, _, names = kept.setdefault(
+                (status.st_dev, status.st_ino), (status.st_mtime, status.st_size, [])
+            )
+            names.append(path)
+        files = sorted(kept.values())
         total = sum(size for _, size, _ in files)
-        files.sort()
         while files and total > self.max_bytes:
-            _, size, path = files.pop(0)
-            path.unlink(missing_ok=True)
+            _, size, names = files.pop(0)
+            for path in names:
+                path.unlink(missing_ok=True)
             total -= size
         return len(files), total
 
     def usage(self) -> tuple[int, int]:
         """Files kept and their total bytes, without deleting anything."""
-        count = total = 0
+        sizes = {(status.st_dev, status.st_ino): status.st_size for _, status in self._files()}
+        return len(sizes), sum(sizes.values())
+
+    def _files(self) -> Iterator[tuple[Path, os.stat_result]]:
         for folder, _, names in os.walk(self.root):
             for name in names:
+                path = Path(folder) / name
                 try:
-                    total += (Path(folder) / name).stat().st_size
-                    count += 1
+                    yield path, path.stat()
                 except OSError:
-                    continue
-        return count, total
+                    continue  # deleted meanwhile
 
     def start_sweeping(self, interval: float = SWEEP_INTERVAL) -> None:
         """Sweep every `interval` seconds on the running loop until `remove()`."""

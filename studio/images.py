@@ -11,7 +11,7 @@ from websim_core import ImageResponse, Progress, WebsimError
 from websim_core.validation import validate_aspect_ratio, validate_model, validate_prompt
 
 from .calls import Caller, tracked
-from .cli_image import default_stem
+from .download_names import image_stem
 from .failures import capitalised, describe_failure
 from .rate_limit import ClientRateLimitError
 from .services import Services
@@ -63,7 +63,7 @@ class ImageHandlers:
                     elif isinstance(item, ImageResponse):
                         yield ImageUpdate("Downloading the image…")
                         image = await self.services.save_image(item.url)
-                        image = named(image, default_stem(prompt, aspect_ratio))
+                        image = named(image, image_stem(prompt, aspect_ratio))
             if image is not None:
                 yield ImageUpdate(f"Done: {aspect_ratio}, {model}.", image, prompt)
         except (ClientRateLimitError, WebsimError) as error:

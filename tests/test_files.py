@@ -36,6 +36,24 @@ def test_a_sweep_drops_old_files_then_the_oldest_until_under_the_cap(tmp_path: P
     assert kept == (3, 2_400)
 
 
+def test_a_file_under_two_names_counts_once_and_goes_with_both(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files", max_bytes=100_000, max_age=100)
+    now = 1_000_000.0
+    image = store.keep(b"i" * 1000, ".png")
+    download = image.with_suffix("") / "websim-a-lighthouse-16x9.png"
+    download.parent.mkdir()
+    os.link(image, download)
+    newer = store.keep(b"n" * 1000, ".png")
+    os.utime(image, (now - 50, now - 50))
+    os.utime(newer, (now - 10, now - 10))
+
+    assert store.usage() == (2, 2000)
+
+    store.max_bytes = 1_500
+    assert store.sweep(now=now) == (1, 1000)
+    assert not image.exists() and not download.exists() and newer.exists()
+
+
 def test_writing_past_the_cap_sweeps_at_once_rather_than_at_the_next_round(
     tmp_path: Path,
 ) -> None:
