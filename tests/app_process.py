@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from websim_core.emulator import Fault
+from websim_core.emulator import Emulator, Fault
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Under pytest's 60 s per test, so a server that never comes up fails with its own output.
@@ -30,6 +32,7 @@ LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 EMULATOR_BANNER = "Websim emulator serving on "
 # Staged before a request that must not be sent: if it is sent, it takes this instead of a reply.
 NOT_FOR_SENDING = Fault.status(418, message="this request should never have been sent")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -159,3 +162,40 @@ def stop(process: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class EmulatorThread:
+    """The emulator on an event loop of its own thread, so that blocking tests can script it
+    and watch what reaches it while the app (another process) calls it."""
+
+    def __init__(self) -> None:
+        self.emulator = Emulator()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.url = self._run(self.emulator.start())
+
+    def _run(self, call: Awaitable[T]) -> T:
+        async def run() -> T:
+            return await call
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=10)
+
+    def script(self, kind: str, *faults: Fault) -> None:
+        async def script() -> None:
+            self.emulator.script(kind, *faults)  # type: ignore[arg-type]
+
+        self._run(script())
+
+    @property
+    def in_flight(self) -> int:
+        return self.emulator.in_flight
+
+    def sent(self, kind: str) -> list[Any]:
+        return [request.body for request in list(self.emulator.requests) if request.kind == kind]
+
+    def close(self) -> None:
+        self._run(self.emulator.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()

@@ -7,10 +7,8 @@ goes to tests/artifacts/<test name>.png.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.app_process import LOCAL, running_app
+from tests.app_process import LOCAL, EmulatorThread, running_app
 from websim_core.emulator import Emulator
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -77,20 +75,14 @@ def observed_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     Websim received (`requests`) and what is still waiting on it (`in_flight`)."""
     log = tmp_path_factory.mktemp("observed") / "app.log"
     files = tmp_path_factory.mktemp("observed-files")
-    emulator = Emulator()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="emulator", daemon=True)
-    thread.start()
-    base_url = asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(timeout=10)
+    upstream = EmulatorThread()
     try:
         with running_app(
-            [], log, WEBSIM_BASE_URL=base_url, WEBSIM_STUDIO_SECRET=SECRET, TMPDIR=str(files)
+            [], log, WEBSIM_BASE_URL=upstream.url, WEBSIM_STUDIO_SECRET=SECRET, TMPDIR=str(files)
         ) as app:
-            yield RunningStudio(app.url, base_url, files, emulator)
+            yield RunningStudio(app.url, upstream.url, files, upstream.emulator)
     finally:
-        asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
+        upstream.close()
 
 
 @pytest.fixture(scope="module")

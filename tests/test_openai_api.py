@@ -11,9 +11,8 @@ import asyncio
 import base64
 import io
 import json
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -22,7 +21,7 @@ import pytest
 from PIL import Image
 
 from studio.openai_wire import aspect_ratio_for_size, chat_request, cut_at_stop
-from tests.app_process import RunningApp, running_app
+from tests.app_process import EmulatorThread, RunningApp, running_app
 from tests.test_public_server import metric
 from websim_core import InvalidRequestError
 from websim_core.emulator import Emulator, Fault
@@ -30,43 +29,6 @@ from websim_core.emulator import Emulator, Fault
 KEYS = ("sk-first", "sk-second", "sk-third", "sk-fourth")
 HELLO = [{"role": "user", "content": "Hello"}]
 T = TypeVar("T")
-
-
-class EmulatorThread:
-    """The emulator on an event loop of its own thread, so that blocking tests can script it
-    and watch what reaches it while the app (another process) calls it."""
-
-    def __init__(self) -> None:
-        self.emulator = Emulator()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.url = self._run(self.emulator.start())
-
-    def _run(self, call: Awaitable[T]) -> T:
-        async def run() -> T:
-            return await call
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=10)
-
-    def script(self, kind: str, *faults: Fault) -> None:
-        async def script() -> None:
-            self.emulator.script(kind, *faults)  # type: ignore[arg-type]
-
-        self._run(script())
-
-    @property
-    def in_flight(self) -> int:
-        return self.emulator.in_flight
-
-    def sent(self, kind: str) -> list[Any]:
-        return [request.body for request in list(self.emulator.requests) if request.kind == kind]
-
-    def close(self) -> None:
-        self._run(self.emulator.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
