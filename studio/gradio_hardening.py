@@ -42,6 +42,12 @@ def cancel_events_of_departed_clients(demo: gr.Blocks) -> None:
     queue.clean_events = clean_and_cancel  # type: ignore[method-assign]
 
 
+async def end_event(demo: gr.Blocks, event_id: str) -> None:
+    """Drop Gradio's event `event_id` as if its client had gone: cancelled if it is running
+    (see `cancel_events_of_departed_clients`), forgotten if it is waiting its turn."""
+    await demo._queue.clean_events(event_id=event_id)
+
+
 async def forget_finished_sessions(demo: gr.Blocks, interval: float) -> None:
     """Drop the empty entries Gradio's queue keeps for every session whose events all finished.
 

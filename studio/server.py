@@ -20,6 +20,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -29,6 +30,7 @@ from fastapi import FastAPI
 from .edge import Edge
 from .gradio_hardening import (
     cancel_events_of_departed_clients,
+    end_event,
     fill_in_api_defaults,
     forget_finished_sessions,
 )
@@ -108,7 +110,7 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     cancel_events_of_departed_clients(demo)
     fill_in_api_defaults(demo)
     return Edge(
-        McpCallers(app) if settings.mcp else app,
+        McpCallers(app, partial(end_event, demo)) if settings.mcp else app,
         settings=settings,
         limiter=services.limiter,
         metrics=services.metrics,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ from tests.app_process import (
     running_app,
 )
 from websim_core.catalog import ASPECT_RATIOS
+from websim_core.emulator import Fault
 
 PER_MINUTE = 3
 
@@ -178,8 +181,13 @@ async def through(
 
 
 async def test_an_mcp_request_is_stamped_and_only_a_true_stamp_from_loopback_is_believed() -> None:
-    callers = McpCallers(remember)
-    forged = (CALLER_HEADER, b"192.0.2.66 0000")
+    ended: list[str] = []
+
+    async def end(event: str) -> None:
+        ended.append(event)
+
+    callers = McpCallers(remember, end)
+    forged = (CALLER_HEADER, b"192.0.2.66 0123456789abcdef 0000")
 
     mcp = await through(callers, "/gradio_api/mcp/", [forged], "198.51.100.9")
     stamps = [v for k, v in mcp["headers"] if k == CALLER_HEADER]
@@ -193,6 +201,7 @@ async def test_an_mcp_request_is_stamped_and_only_a_true_stamp_from_loopback_is_
         untouched = await through(callers, "/gradio_api/queue/join", headers, peer)
         assert untouched["client"] == (peer, 0)
         assert CALLER_HEADER not in dict(untouched["headers"])
+    assert ended == []  # the MCP request joined nothing
 
 
 def test_mcp_can_be_turned_off(tmp_path: Path) -> None:
@@ -204,3 +213,35 @@ def test_mcp_can_be_turned_off(tmp_path: Path) -> None:
         except OSError as error:
             status = getattr(error, "code", 0)
     assert status == 404
+
+
+def in_flight(upstream: EmulatorProcess) -> int:
+    with LOCAL.open(upstream.url + "/emulator/state", timeout=5) as response:
+        count: int = json.load(response)["in_flight"]
+        return count
+
+
+async def test_a_host_that_leaves_mid_call_cancels_the_websim_request(
+    app: RunningApp, upstream: EmulatorProcess
+) -> None:
+    upstream.script("chat", Fault.hang(30))
+
+    async def call() -> None:
+        async with mcp_host(app, "198.51.100.5") as session:
+            await session.call_tool("chat", {"message": "never answered"})
+
+    calling = asyncio.create_task(call())
+    for _ in range(100):
+        if await asyncio.to_thread(in_flight, upstream):
+            break
+        await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(in_flight, upstream) == 1
+
+    calling.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await calling
+    for _ in range(100):
+        if not await asyncio.to_thread(in_flight, upstream):
+            break
+        await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(in_flight, upstream) == 0
