@@ -31,6 +31,7 @@ from websim_core.emulator import Emulator, Fault
 from websim_core.g4f import Websim
 from websim_core.provider import _pool
 
+from .app_process import EmulatorThread
 from .conftest import HELLO
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -298,3 +299,24 @@ def test_without_g4f_the_core_works_and_the_import_says_what_to_install() -> Non
         check=True,
     )
     assert "pip install 'websim-studio[g4f]'" in done.stdout
+
+
+def test_the_synchronous_client_is_answered_too(
+    sockets: list[tuple[str, Any, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """g4f's `Client` runs each call on an event loop of its own, away from the emulator's."""
+    upstream = EmulatorThread()
+    try:
+        monkeypatch.setenv("WEBSIM_BASE_URL", upstream.url)
+        monkeypatch.setattr(g4f.debug, "version_check", False)
+        monkeypatch.setattr(g4f.cookies.CookiesConfig, "cookies_dir", str(tmp_path / "g4f"))
+        client = g4f.client.Client(provider=Websim)
+
+        reply = client.chat.completions.create(messages=HELLO, model="gemini-1.5-flash")
+        image = client.images.generate("a red fox", model="flux", response_format="url")
+
+        assert reply.choices[0].message.content == "Emulator reply to 1 message. You said: Hello"
+        assert image.data[0].url.startswith(upstream.url)
+        assert [request.kind for request in upstream.emulator.requests] == ["chat", "image"]
+    finally:
+        upstream.close()
