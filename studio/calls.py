@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from websim_core import InvalidRequestError, WebsimError, WebsimTimeoutError
 from websim_core.errors import UpstreamPausedError
 
+from .identity import limit_key
 from .metrics import Metrics
 from .rate_limit import ClientRateLimitError
 
@@ -36,6 +37,16 @@ class Caller:
     key: str
     request_id: str = ""
     surface: str = "page"
+
+    @classmethod
+    def of(cls, request: Any, surface: str = "page") -> Caller:
+        """The caller of an HTTP `request` (Starlette's, or Gradio's wrapping of it), counted
+        by the client's address as the edge established it (see studio.edge): never by a
+        session hash or anything else the caller chooses."""
+        client = getattr(request, "client", None)
+        host = getattr(client, "host", None) or "unknown"
+        request_id = request.headers.get("x-request-id", "") if request is not None else ""
+        return cls(limit_key(host), request_id, surface)
 
 
 @dataclass

@@ -21,7 +21,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,8 +35,8 @@ from websim_core.catalog import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL
 from .calls import Caller
 from .chat import ChatHandlers
 from .config import StudioSettings
-from .edge import PEER
-from .identity import limit_key, trusts
+from .edge import PEER, Receive, Scope, Send
+from .identity import trusts
 from .images import ImageHandlers
 from .openai_errors import Refusal, refusal_for, refusal_for_status
 from .openai_wire import (
@@ -66,10 +66,6 @@ _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 PREFIX = "/v1/"
 T = TypeVar("T")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger("websim_studio.openai")
@@ -88,10 +84,8 @@ class ApiKeys:
 
     def caller(self, request: Request) -> Caller:
         """The caller of `request`, or Refusal 401."""
-        request_id = request.headers.get("x-request-id", "")
         if not self._digests:
-            host = request.client.host if request.client else "unknown"
-            return Caller(limit_key(host), request_id, SURFACE)
+            return Caller.of(request, SURFACE)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise refusal_for_status(
@@ -103,7 +97,7 @@ class ApiKeys:
             known |= hmac.compare_digest(digest, candidate)
         if not known:
             raise refusal_for_status(401, "That API key is not one this server accepts.")
-        return Caller("key:" + digest.hex()[:16], request_id, SURFACE)
+        return Caller("key:" + digest.hex()[:16], request.headers.get("x-request-id", ""), SURFACE)
 
 
 class OpenAIRoutes:

@@ -7,7 +7,6 @@ from typing import Any
 import gradio as gr
 
 from ..calls import Caller
-from ..identity import limit_key
 from ..services import Services
 
 # Events that only move the page's own state: no queue, and not part of the public API.
@@ -21,9 +20,5 @@ def websim_calls(services: Services) -> dict[str, Any]:
 
 
 def caller(request: gr.Request | None, surface: str = "page") -> Caller:
-    """Whom the limits count: the client's address as the edge established it (see
-    studio.edge), never the session hash, which the caller chooses."""
-    client = request.client if request is not None else None
-    host = getattr(client, "host", None) or "unknown"
-    request_id = request.headers.get("x-request-id", "") if request is not None else ""
-    return Caller(limit_key(host), request_id, surface)
+    """Whom the limits count for this event (see `Caller.of`)."""
+    return Caller.of(request, surface)
