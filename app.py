@@ -2,10 +2,10 @@
 
 `python app.py` serves the page (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose where) against
 WEBSIM_BASE_URL; `python app.py --demo` answers from the bundled emulator instead, offline.
-`demo` is the page, as Hugging Face Spaces expect. The process itself is `studio.app`.
+`demo` is the page, as Hugging Face Spaces expect. The process itself is `studio.server.process`.
 """
 
-from studio.app import demo, main
+from studio.server.process import demo, main
 
 __all__ = ["demo", "main"]
 

@@ -61,7 +61,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from studio.files import SWEEP_INTERVAL  # noqa: E402
+from studio.services.files import SWEEP_INTERVAL  # noqa: E402
 from websim_core import (  # noqa: E402
     Settings,
     UpstreamGuard,
@@ -619,7 +619,8 @@ def print_disk(run: DiskRun, plan: Plan) -> None:
         f"The app runs with `WEBSIM_STUDIO_FILES_MB={FILES_MB}` (a cap of {cap / MiB:.0f} MiB, the "
         "least it accepts), `WEBSIM_STUDIO_REQUESTS_PER_MINUTE=0` and a TMPDIR of its own; each "
         f"`/generate_image` call has a prompt of its own, so each image differs. The app sweeps "
-        f"every {SWEEP_INTERVAL:g} s, a setting no environment variable changes (studio/files.py), "
+        f"every {SWEEP_INTERVAL:g} s, a setting no environment variable changes "
+        "(studio/services/files.py), "
         "so the folder is measured right after the calls and, "
         + (
             "since this run outlasts the first sweep, once more after it."

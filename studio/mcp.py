@@ -26,7 +26,7 @@ from typing import Any
 
 import gradio as gr
 
-from .edge import PEER, ASGIApp, Message, Receive, Scope, Send
+from .services.asgi import PEER, ASGIApp, Message, Receive, Scope, Send
 
 MCP_PATH = "/gradio_api/mcp"
 JOIN_PATH = "/gradio_api/queue/join"

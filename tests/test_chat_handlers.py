@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from studio.calls import Caller
-from studio.chat import ChatHandlers, EmptyMessageError
-from studio.config import StudioSettings
-from studio.conversation import ERROR_TITLE, PENDING_TITLE, History, text_of
-from studio.rate_limit import ClientRateLimitError
-from studio.services import Services
+from studio.services.config import StudioSettings
+from studio.services.rate_limit import ClientRateLimitError
+from studio.services.shared import Services
+from studio.turns.calls import Caller
+from studio.turns.chat import ChatHandlers, EmptyMessageError
+from studio.turns.conversation import ERROR_TITLE, PENDING_TITLE, History, text_of
 from websim_core import InvalidRequestError, Settings
 from websim_core.emulator import Emulator, Fault
 

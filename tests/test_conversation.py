@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studio.conversation import (
+from studio.turns.conversation import (
     ERROR_TITLE,
     FOLDED_TEXT,
     LOST_TEXT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from studio.files import FileStore
+from studio.services.files import FileStore
 
 
 def test_the_same_content_is_kept_once_under_a_name_nobody_can_guess(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from studio.config import DEFAULT_TRUSTED_PROXIES, TrustedProxies
-from studio.identity import client_address, limit_key
+from studio.services.config import DEFAULT_TRUSTED_PROXIES, TrustedProxies
+from studio.services.identity import client_address, limit_key
 
 SPACE = TrustedProxies.parse(DEFAULT_TRUSTED_PROXIES)
 NONE = TrustedProxies.parse("")

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 from PIL import Image
 
-from studio.calls import Caller
-from studio.config import StudioSettings
-from studio.images import ImageHandlers, ImageUpdate
-from studio.services import Services
+from studio.services.config import StudioSettings
+from studio.services.shared import Services
+from studio.turns.calls import Caller
+from studio.turns.images import ImageHandlers, ImageUpdate
 from tests.conftest import IMAGE_URL, MockedWebsim
 from websim_core import InvalidRequestError, Settings
 from websim_core.emulator import Emulator, Fault

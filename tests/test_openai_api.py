@@ -20,7 +20,7 @@ import openai
 import pytest
 from PIL import Image
 
-from studio.openai_wire import aspect_ratio_for_size, chat_request, cut_at_stop
+from studio.openai.wire import aspect_ratio_for_size, chat_request, cut_at_stop
 from tests.app_process import EmulatorThread, RunningApp, running_app
 from tests.test_public_server import metric
 from websim_core import InvalidRequestError

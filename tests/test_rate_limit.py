@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from studio.rate_limit import ClientLimiter, ClientRateLimitError, describe_wait
+from studio.services.rate_limit import ClientLimiter, ClientRateLimitError, describe_wait
 
 
 class Clock:
@@ -24,7 +24,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr("limits.aio.storage.memory.time.time", fake)
-    monkeypatch.setattr("studio.rate_limit.time.time", fake)
+    monkeypatch.setattr("studio.services.rate_limit.time.time", fake)
     return fake
 
 

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from studio.conversation import assistant_message, error_note, user_message
-from studio.rendering import (
+from studio.page.rendering import (
     from_literal_markdown,
     literal_markdown,
     safe_reply_markdown,
     shown_history,
 )
+from studio.turns.conversation import assistant_message, error_note, user_message
 
 RENDERER = MarkdownIt("commonmark", {"html": True, "breaks": True})
 RENDERER.validateLink = lambda url: True  # type: ignore[method-assign]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from studio.conversation import assistant_message, user_message
-from studio.saved_chats import (
+from studio.page.saved_chats import (
     UNREAD_MARK,
     current_chat,
     delete,
@@ -16,6 +15,7 @@ from studio.saved_chats import (
     switch_to,
     title_for,
 )
+from studio.turns.conversation import assistant_message, user_message
 
 
 def test_conversations_are_listed_newest_first_titled_from_their_first_message() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from studio.config import DEFAULT_CONCURRENCY, StudioSettings
-from studio.failures import describe_failure
+from studio.services.config import DEFAULT_CONCURRENCY, StudioSettings
+from studio.turns.failures import describe_failure
 from websim_core import (
     ConfigurationError,
     InvalidRequestError,

@@ -1,7 +1,7 @@
 """The page: a Chat tab and an Image tab, plus the `/chat` and `/generate_image` API.
 
 Each tab is its own module owning its components and events; the handlers they call
-(studio.chat, studio.images) know nothing of Gradio.
+(studio.turns.chat, studio.turns.images) know nothing of Gradio.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import gradio as gr
 
-from ..chat import ChatHandlers
-from ..images import ImageHandlers
-from ..services import Services
+from ..services.shared import Services
+from ..turns.chat import ChatHandlers
+from ..turns.images import ImageHandlers
 from . import chat_tab, image_tab, sidebar
 from .api import add_api
 from .common import QUICK

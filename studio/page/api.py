@@ -20,11 +20,11 @@ from websim_core.catalog import (
 )
 from websim_core.validation import MAX_PROMPT_CHARS
 
-from ..chat import ChatHandlers
-from ..failures import describe_failure
-from ..images import ImageHandlers
-from ..rate_limit import ClientRateLimitError
-from ..services import Services
+from ..services.rate_limit import ClientRateLimitError
+from ..services.shared import Services
+from ..turns.chat import ChatHandlers
+from ..turns.failures import describe_failure
+from ..turns.images import ImageHandlers
 from .common import caller, websim_calls
 
 IMAGE_TOOL = f"""Generate one image from a text description with Websim's image model.

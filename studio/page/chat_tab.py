@@ -8,7 +8,7 @@ turn and opens the box again. Stop (the box's own button while a reply is on its
 turn stopped.
 
 The conversation is held twice: `history` as stored (what was typed and answered, sent to Websim
-and exported) and the Chatbot's value as shown (`studio.rendering`), message for message.
+and exported) and the Chatbot's value as shown (`studio.page.rendering`), message for message.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ import gradio as gr
 
 from websim_core.catalog import DEFAULT_CHAT_MODEL
 
-from ..chat import ChatHandlers, EmptyMessageError
-from ..conversation import History, awaits_reply, settled
-from ..exports import EXPORT_JSON_JS, EXPORT_MARKDOWN_JS
-from ..rate_limit import ClientRateLimitError
-from ..rendering import from_literal_markdown, shown_history
-from ..saved_chats import (
+from ..services.rate_limit import ClientRateLimitError
+from ..services.shared import Services
+from ..turns.chat import ChatHandlers, EmptyMessageError
+from ..turns.conversation import History, awaits_reply, settled
+from . import sidebar as conversations
+from .common import PRIVATE, QUICK, caller, websim_calls
+from .exports import EXPORT_JSON_JS, EXPORT_MARKDOWN_JS
+from .rendering import from_literal_markdown, shown_history
+from .saved_chats import (
     UNREAD_MARK,
     Library,
     current_chat,
@@ -33,9 +36,6 @@ from ..saved_chats import (
     read_library,
     save_current,
 )
-from ..services import Services
-from . import sidebar as conversations
-from .common import PRIVATE, QUICK, caller, websim_calls
 
 STORAGE_KEY = "websim-studio-chat"
 # How long a refusal's notice stays before it goes by itself.

@@ -6,8 +6,8 @@ from typing import Any
 
 import gradio as gr
 
-from ..calls import Caller
-from ..services import Services
+from ..services.shared import Services
+from ..turns.calls import Caller
 
 # Events that only move the page's own state: no queue, and not part of the public API.
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}

@@ -22,10 +22,10 @@ from websim_core import InvalidRequestError
 from websim_core.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_MODEL
 from websim_core.validation import MAX_PROMPT_CHARS, validate_prompt
 
-from ..images import ImageHandlers
-from ..rendering import safe_reply_markdown
-from ..services import Services
+from ..services.shared import Services
+from ..turns.images import ImageHandlers
 from .common import PRIVATE, QUICK, caller, websim_calls
+from .rendering import safe_reply_markdown
 
 # How long a refusal's notice stays: long enough to read one sentence.
 NOTICE_SECONDS = 6

@@ -1,7 +1,7 @@
 """The conversations sidebar: the conversations kept in this browser, newest first.
 
 New chat, switch, rename, delete and clear all. What each does to the kept conversations is in
-`studio.saved_chats`; here are the controls and their events. The Chat tab passes `show`, which
+`studio.page.saved_chats`; here are the controls and their events. The Chat tab passes `show`, which
 puts a library's current conversation on the page, and the components it fills.
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 
 import gradio as gr
 
-from ..saved_chats import (
+from .common import QUICK
+from .saved_chats import (
     Library,
     clear_all,
     current_chat,
@@ -24,7 +25,6 @@ from ..saved_chats import (
     start_new,
     switch_to,
 )
-from .common import QUICK
 
 CSS = """
 #conversations .wrap label { width: 100%; }

@@ -2,11 +2,11 @@
 
 No server event takes part: each button's click runs `EXPORT_MARKDOWN_JS` or `EXPORT_JSON_JS`
 (Gradio's `js=` argument, with no `fn`), which receives the conversations kept in the browser
-(`studio.saved_chats`), takes the one on the page, builds the file and hands it to the
+(`studio.page.saved_chats`), takes the one on the page, builds the file and hands it to the
 browser's downloads. A public server so writes no file per export, nor per saved turn as it did
 when the exports were made ahead at each save.
 
-The documents are those `studio.conversation` defines for Websim:
+The documents are those `studio.turns.conversation` defines for Websim:
 
 - Markdown: a heading, the model, the system prompt when set, then a `## You` or `## Websim`
   section per message with its text and its attached images named by file name.
@@ -32,7 +32,7 @@ _EXPORT_FACTORY = r"""
 (format, model) => async (library) => {
     const NOTICE_SECONDS = 4;
     const TITLE_CHARS = 40;
-    // The conversation on the page, as the browser keeps it (studio.saved_chats): its stored
+    // The conversation on the page, as the browser keeps it (studio.page.saved_chats): its stored
     // text, not the escaped Markdown the Chatbot is given to show.
     const chats = Array.isArray(library?.chats) ? library.chats : [];
     const chat = chats.find((each) => each?.id === library?.current) || {};

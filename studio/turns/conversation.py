@@ -4,7 +4,7 @@ The page holds Gradio 6 messages: `{"role", "content": [parts], "metadata"?}` wh
 `{"type": "text", "text"}` or `{"type": "file", "file": {"path", "mime_type", ...}}`. Messages with
 a `metadata` title are notes for the person at the page (a pending reply, an error, a stopped
 reply) and are never sent to Websim nor exported (the exports, built in the browser, are in
-`studio.exports`).
+`studio.page.exports`).
 
 A turn that got no reply keeps its note until it is retried, edited or undone; a message sent
 after it is a turn of its own on the page, and Websim, which wants user and assistant to

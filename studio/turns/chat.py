@@ -14,6 +14,7 @@ from websim_core import InvalidRequestError, Progress, WebsimError
 from websim_core.catalog import DEFAULT_CHAT_MODEL
 from websim_core.validation import Message, check_text, validate_messages, validate_model
 
+from ..services.shared import Services
 from .calls import Caller, tracked
 from .conversation import (
     ChatMessage,
@@ -31,7 +32,6 @@ from .conversation import (
     without_trailing_notes,
 )
 from .failures import describe_failure
-from .services import Services
 
 
 class EmptyMessageError(ValueError):

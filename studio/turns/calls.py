@@ -20,9 +20,9 @@ from typing import Any, Literal
 from websim_core import InvalidRequestError, WebsimError, WebsimTimeoutError
 from websim_core.errors import UpstreamPausedError
 
-from .identity import limit_key
-from .metrics import Metrics
-from .rate_limit import ClientRateLimitError
+from ..services.identity import limit_key
+from ..services.metrics import Metrics
+from ..services.rate_limit import ClientRateLimitError
 
 log = logging.getLogger("websim_studio.calls")
 
@@ -41,7 +41,7 @@ class Caller:
     @classmethod
     def of(cls, request: Any, surface: str = "page") -> Caller:
         """The caller of an HTTP `request` (Starlette's, or Gradio's wrapping of it), counted
-        by the client's address as the edge established it (see studio.edge): never by a
+        by the client's address as the edge established it (see studio.server.edge): never by a
         session hash or anything else the caller chooses."""
         client = getattr(request, "client", None)
         host = getattr(client, "host", None) or "unknown"

@@ -21,7 +21,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from .conversation import ChatMessage, History, is_note
+from ..turns.conversation import ChatMessage, History, is_note
 
 # Escaped wherever they are: each can start inline markup (emphasis, code, links, raw HTML,
 # entities, tables, strike-through). A backslash may escape any ASCII punctuation in Markdown.

@@ -19,8 +19,8 @@ import click
 from websim_core import Progress, Settings, WebsimClient, WebsimError
 from websim_core.validation import validate_model
 
-from .chat import api_messages
-from .conversation import ChatMessage
+from ..turns.chat import api_messages
+from ..turns.conversation import ChatMessage
 
 EXIT_COMMAND = "/exit"
 PROMPT = "you> "

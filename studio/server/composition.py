@@ -1,11 +1,11 @@
 """The one ASGI application the process serves, composed where a reader can see all of it.
 
     Edge (request id, client address, body cap, upload limit, busy wording, logs, metrics)
-    ├── /v1/...                            the OpenAI-compatible API (studio.openai_api),
+    ├── /v1/...                            the OpenAI-compatible API (studio.openai.routes),
     │                                      answered by its own lean routes, past FastAPI
     └── McpCallers (whom an MCP tool call counts for; see studio.mcp)
         └── FastAPI, with the lifespan that opens and closes the shared services
-            ├── /healthz, /readyz, /metrics    operators (studio.health)
+            ├── /healthz, /readyz, /metrics    operators (studio.server.health)
             ├── /gradio_api/mcp/               the MCP tools (Gradio's, over studio.page.api)
             └── /                              the Gradio page and its API (studio.page)
 
@@ -27,6 +27,9 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+from ..mcp import McpCallers
+from ..openai.routes import openai_routes
+from ..services.shared import Services
 from .edge import Edge
 from .gradio_hardening import (
     cancel_events_of_departed_clients,
@@ -35,9 +38,6 @@ from .gradio_hardening import (
     forget_finished_sessions,
 )
 from .health import health_routes
-from .mcp import McpCallers
-from .openai_api import openai_routes
-from .services import Services
 
 # Sessions whose state Gradio keeps in memory (its default is 10,000, about 70 KB each here): a
 # browser resends what an event needs, so an evicted session loses nothing, and memory stays

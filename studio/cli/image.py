@@ -16,9 +16,9 @@ from websim_core import ImageResponse, Progress, Settings, WebsimClient
 from websim_core.image_fetch import FetchedImage, ImageFetcher
 from websim_core.validation import validate_aspect_ratio, validate_model, validate_prompt
 
-from .cli_chat import notify
-from .download_names import image_stem
-from .services import fetch_websim_image
+from ..services.shared import fetch_websim_image
+from ..turns.download_names import image_stem
+from .chat import notify
 
 
 @dataclass(frozen=True)

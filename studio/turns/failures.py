@@ -18,7 +18,7 @@ from websim_core import (
 from websim_core.errors import UpstreamPausedError
 from websim_core.retry import wait_words
 
-from .rate_limit import ClientRateLimitError
+from ..services.rate_limit import ClientRateLimitError
 
 REFUSED_HINT = (
     "Websim refused this server; an operator can set WEBSIM_EXTRA_HEADERS (for example a "

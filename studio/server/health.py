@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from .metrics import CONTENT_TYPE
-from .services import Services
+from ..services.metrics import CONTENT_TYPE
+from ..services.shared import Services
 
 
 def health_routes(services: Services) -> APIRouter:

@@ -10,11 +10,11 @@ from pathlib import Path
 from websim_core import ImageResponse, Progress, WebsimError
 from websim_core.validation import validate_aspect_ratio, validate_model, validate_prompt
 
+from ..services.rate_limit import ClientRateLimitError
+from ..services.shared import Services
 from .calls import Caller, tracked
 from .download_names import image_stem
 from .failures import capitalised, describe_failure
-from .rate_limit import ClientRateLimitError
-from .services import Services
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,10 @@ os.environ["GRADIO_TEMP_DIR"] = os.path.join(tempfile.mkdtemp(prefix="websim-stu
 
 from websim_core.emulator import Emulator
 
-from .mcp import serve_tools_from
-from .page import build_page, page_options
-from .server import build_server, serve
-from .services import Services
+from ..mcp import serve_tools_from
+from ..page import build_page, page_options
+from ..services.shared import Services
+from .composition import build_server, serve
 
 log = logging.getLogger("websim_studio")
 

@@ -19,23 +19,17 @@ import logging
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 
-from .calls import CallNotes, call_notes
-from .config import StudioSettings
-from .identity import client_address, limit_key
-from .metrics import Metrics
-from .openai_errors import refusal_for_status
-from .rate_limit import ClientLimiter, ClientRateLimitError
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from ..openai.errors import refusal_for_status
+from ..services.asgi import PEER, ASGIApp, Message, Receive, Scope, Send
+from ..services.config import StudioSettings
+from ..services.identity import client_address, limit_key
+from ..services.metrics import Metrics
+from ..services.rate_limit import ClientLimiter, ClientRateLimitError
+from ..turns.calls import CallNotes, call_notes
 
 log = logging.getLogger("websim_studio.http")
 
@@ -48,9 +42,6 @@ BUSY = (
 )
 # Gradio answers 503 to a join when its queue is full; these are the routes that join.
 _JOINS = ("queue_join", "call")
-# Where the peer's own address is kept in the scope once "client" holds the client's address:
-# whether it is a trusted proxy decides whether its X-Forwarded-Host/Proto are believed.
-PEER = "websim_studio.peer"
 SHAPE_HINT = (
     'Send JSON such as {"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
 )
@@ -111,7 +102,7 @@ class Edge:
             await send(message)
 
         surface = self.surfaces.get(route)
-        # A surface's calls are told in this request's log line (see studio.calls).
+        # A surface's calls are told in this request's log line (see studio.turns.calls).
         notes = CallNotes(request_id) if surface is not None else None
         if notes is not None:
             call_notes.set(notes)

@@ -32,14 +32,16 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from websim_core import WebsimError
 from websim_core.catalog import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL
 
-from .calls import Caller
-from .chat import ChatHandlers
-from .config import StudioSettings
-from .edge import PEER, Receive, Scope, Send
-from .identity import trusts
-from .images import ImageHandlers
-from .openai_errors import Refusal, refusal_for, refusal_for_status
-from .openai_wire import (
+from ..services.asgi import PEER, Receive, Scope, Send
+from ..services.config import StudioSettings
+from ..services.identity import trusts
+from ..services.rate_limit import ClientRateLimitError
+from ..services.shared import Services
+from ..turns.calls import Caller
+from ..turns.chat import ChatHandlers
+from ..turns.images import ImageHandlers
+from .errors import Refusal, refusal_for, refusal_for_status
+from .wire import (
     KEEP_ALIVE,
     ChatRequest,
     Completion,
@@ -50,8 +52,6 @@ from .openai_wire import (
     model_list,
     parse_body,
 )
-from .rate_limit import ClientRateLimitError
-from .services import Services
 
 # Seconds between keep-alive comments while Websim works on a streamed reply. A stream's status
 # and headers wait for the reply or the first keep-alive, whichever comes first, so that input
@@ -59,8 +59,8 @@ from .services import Services
 KEEP_ALIVE_SECONDS = 2.0
 SURFACE = "openai"
 IMAGES_PATH = "/v1/images/files/"
-# Downloaded images are named by the hash of their content (studio.files): unguessable, so they
-# are served without a key, as a browser showing them in a page needs.
+# Downloaded images are named by the hash of their content (studio.services.files): unguessable,
+# so they are served without a key, as a browser showing them in a page needs.
 _IMAGE_NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|jpeg|webp|gif)")
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 PREFIX = "/v1/"

@@ -3,7 +3,7 @@
 `{"error": {"message", "type", "param", "code"}}`: 400 `BadRequestError`, 401
 `AuthenticationError`, 404 `NotFoundError`, 413 a plain `APIStatusError`, 429 `RateLimitError`,
 502 and 504 `InternalServerError`. The message is the sentence the page would show
-(`studio.failures`); the edge uses `refusal_for_status` for its own refusals on `/v1` paths.
+(`studio.turns.failures`); the edge uses `refusal_for_status` for its own refusals on `/v1` paths.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from websim_core import (
 )
 from websim_core.errors import UpstreamPausedError
 
-from .failures import describe_failure
-from .rate_limit import ClientRateLimitError
+from ..services.rate_limit import ClientRateLimitError
+from ..turns.failures import describe_failure
 
 # When Websim asks for a wait without saying how long, describe_failure says "a minute".
 UNSAID_WAIT = 60.0

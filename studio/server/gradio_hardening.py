@@ -1,7 +1,8 @@
 """Where Gradio falls short of a public server, and what this app does about it.
 
 Each function adjusts one behaviour of a Blocks and its queue, through the same attributes and
-task names Gradio's own routes use; `studio.server` applies them all when it mounts the page.
+task names Gradio's own routes use; `studio.server.composition` applies them all when it mounts
+the page.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .conversation import History, is_note, text_of
+from ..turns.conversation import History, is_note, text_of
 
 Library = dict[str, Any]
 Chat = dict[str, Any]

@@ -31,8 +31,8 @@ from websim_core.catalog import (
     IMAGE_MODELS,
 )
 
-from .cli_chat import ask_once, converse, message_from_stdin, show
-from .cli_image import check_request, generate, save
+from .chat import ask_once, converse, message_from_stdin, show
+from .image import check_request, generate, save
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -193,7 +193,7 @@ def serve(demo: bool, host: str | None, port: int | None) -> None:
         argv += ["--port", str(port)]
     with exit_on_failure():
         # Imported here: Gradio takes seconds to load, and no other command needs it.
-        from studio.app import main as serve_app
+        from ..server.process import main as serve_app
 
         serve_app(argv)
 
@@ -208,7 +208,3 @@ def emulator(arguments: tuple[str, ...]) -> None:
     from websim_core.emulator.__main__ import main as run_emulator
 
     raise SystemExit(run_emulator(list(arguments)))
-
-
-if __name__ == "__main__":
-    main()
