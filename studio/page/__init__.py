@@ -13,8 +13,9 @@ import gradio as gr
 from ..services.shared import Services
 from ..turns.chat import ChatHandlers
 from ..turns.images import ImageHandlers
-from . import chat_tab, image_tab, sidebar
+from . import chat_tab, image_tab
 from .api import add_api
+from .browser_code import script, source, stylesheet
 from .common import QUICK
 
 TITLE = "Websim Studio"
@@ -32,57 +33,11 @@ THEME = gr.themes.Soft(
     font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
 )
-# Page-wide style and script; each tab adds its own.
-PAGE_CSS = """
-#page-title { margin-bottom: 0; }
-#page-title h1 { font-size: var(--text-xxl); margin: 0; }
-#page-title p { margin: 0; color: var(--body-text-color-subdued); }
-#offline-notice:empty { display: none; }
-#offline-notice p {
-    margin: 0; padding: var(--size-1) var(--size-3); border-radius: var(--radius-md);
-    background: var(--color-accent-soft); font-size: var(--text-sm);
-}
-@media (width <= 640px) {
-    .gradio-container { padding: var(--size-2) !important; }
-    #page-title h1 { font-size: var(--text-xl); }
-    #page-title p { display: none; }
-}
-"""
 # Images come from this server only (its own files, uploads, data: and blob: URLs): a reply, a
 # caption or anything else on the page cannot make a reader's browser call another address.
-# The box is focused where there is room to show the whole page around it; on a phone focusing
-# it scrolls the page and raises the keyboard, so there it waits for a tap. (The conversations
-# sidebar opens by itself on a wide screen: studio.page.chat_tab, once the page is restored.)
-PAGE_HEAD = """
-<meta http-equiv="Content-Security-Policy" content="img-src 'self' data: blob:">
-<style>
-/* Gradio hides "Use via API" from the footer on narrow screens; the API is there all the same.
-   (Here, not in the page's css, which Gradio scopes to the page's body and not its footer.) */
-@media (width <= 640px) {
-    footer .show-api { display: flex !important; }
-    footer .show-api-divider { display: inline !important; }
-}
-/* The sidebar opens at load on a wide screen: at once, not sliding the page under the cursor. */
-.sidebar, .sidebar-parent { transition: none !important; }
-</style>
-<script>
-(() => {
-    const wide = () => window.matchMedia("(min-width: 1100px)").matches;
-    const ready = (selector, then, tries = 200) => {
-        const found = document.querySelector(selector);
-        if (found) then(found);
-        else if (tries > 0) setTimeout(() => ready(selector, then, tries - 1), 50);
-    };
-    const arrange = () => {
-        if (!wide()) return;
-        ready("#draft textarea", (box) => box.focus({ preventScroll: true }));
-    };
-    // Gradio adds this to the head itself, sometimes after the page's load event.
-    if (document.readyState === "complete") arrange();
-    else window.addEventListener("load", arrange);
-})();
-</script>
-"""
+CONTENT_POLICY = (
+    """<meta http-equiv="Content-Security-Policy" content="img-src 'self' data: blob:">\n"""
+)
 
 __all__ = ["TITLE", "build_page", "page_options"]
 
@@ -90,8 +45,15 @@ __all__ = ["TITLE", "build_page", "page_options"]
 def page_options() -> dict[str, Any]:
     """What Gradio's mount takes besides the Blocks: style, scripts, theme, footer."""
     return {
-        "css": PAGE_CSS + chat_tab.CSS + sidebar.CSS + image_tab.CSS,
-        "head": PAGE_HEAD + chat_tab.HEAD + image_tab.HEAD,
+        "css": stylesheet("page.css", "chat_tab.css", "sidebar.css", "image_tab.css"),
+        "head": "".join(
+            [
+                CONTENT_POLICY,
+                f"<style>\n{stylesheet('head.css')}</style>\n",
+                script(source("page.js")),
+                chat_tab.HEAD,
+            ]
+        ),
         "footer_links": ["api", "settings"],
         "theme": THEME,
     }

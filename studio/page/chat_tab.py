@@ -25,6 +25,7 @@ from ..services.shared import Services
 from ..turns.chat import ChatHandlers, EmptyMessageError
 from ..turns.conversation import History, awaits_reply, settled
 from . import sidebar as conversations
+from .browser_code import applied, script, source
 from .common import PRIVATE, QUICK, caller, websim_calls
 from .exports import EXPORT_JSON_JS, EXPORT_MARKDOWN_JS
 from .rendering import from_literal_markdown, shown_history
@@ -59,48 +60,13 @@ STARTERS = [
     "What should I check before buying a used bicycle?",
 ]
 
-# Gradio's BrowserState writes its default over a value it could not decrypt as soon as it is on
-# the page, so what was stored is read first, from the page's head, before any component mounts.
-HEAD = f"""
-<script>
-window.websimStoredChats = localStorage.getItem({STORAGE_KEY!r});
-</script>
-"""
-# At load: was something stored that came through as the default (which alone carries the
-# unread mark)? Then it could not be decrypted. It is moved aside, so it is said once and kept.
-UNREADABLE_JS = f"""
-(library) => {{
-    const stored = window.websimStoredChats;
-    window.websimStoredChats = null;
-    if (library && library[{UNREAD_MARK!r}] && stored) {{
-        localStorage.setItem(`{STORAGE_KEY}:unreadable:${{Date.now()}}`, stored);
-        return {{ ...library, unreadable: true }};
-    }}
-    return library;
-}}
-"""
-
-# Once the kept conversation is on the page: the sidebar listing it opens where there is room
-# beside the conversation, and the page is marked, for whatever waits on that (the tests).
-RESTORED_JS = """
-() => {
-    const toggle = document.querySelector("#sidebar .toggle-button");
-    const wide = window.matchMedia("(min-width: 1100px)").matches;
-    if (wide && toggle && !toggle.closest(".sidebar.open")) toggle.click();
-    requestAnimationFrame(() => { document.body.dataset.chatRestored = "yes"; });
-}
-"""
-
-CSS = """
-#chatbot .message-row .message { max-width: min(46rem, 100%); }
-/* The Chatbot gives each attached image a Share button that only works on Hugging Face's own
-   hosting, whatever `buttons` says; elsewhere it can only answer "Must be on Spaces to share". */
-#chatbot button[aria-label="Share"] { display: none; }
-#chat-options { align-items: flex-start; flex-wrap: wrap; }
-#model-note { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
-#export-row { justify-content: flex-end; }
-#export-row button { flex: 0 0 auto; }
-"""
+# The browser's side of the kept conversations (saved_chats.js): what was stored is read from
+# the page's head, before Gradio's BrowserState can write over it, and at load an unreadable
+# value is moved aside and said once.
+_SAVED_CHATS = applied("saved_chats.js", STORAGE_KEY, UNREAD_MARK)
+HEAD = script(f"{_SAVED_CHATS}.remember();")
+UNREADABLE_JS = f"{_SAVED_CHATS}.keepUnreadable"
+RESTORED_JS = source("chat_tab.js")
 
 
 def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> None:

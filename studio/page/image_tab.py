@@ -24,6 +24,7 @@ from websim_core.validation import MAX_PROMPT_CHARS, validate_prompt
 
 from ..services.shared import Services
 from ..turns.images import ImageHandlers
+from .browser_code import applied
 from .common import PRIVATE, QUICK, caller, websim_calls
 from .rendering import safe_reply_markdown
 
@@ -41,39 +42,8 @@ MODEL_NOTE = (
 )
 STOPPED = "⏹️ Stopped: the request to Websim was cancelled and no image was made."
 
-# The tab's own style and script, added to the page's.
-CSS = """
-#result-caption { text-align: center; font-style: italic; overflow-wrap: anywhere; }
-#result-caption .html-container { white-space: pre-wrap; padding: 0; }
-#image-status { overflow-wrap: anywhere; }
-/* One line in Gradio's terms, so that Enter generates and Shift+Enter adds a line, as in Chat;
-   tall enough to look like the place for a description. It still grows with its text. */
-#prompt textarea { min-height: 5.2em; }
-#prompt-counter { text-align: right; font-size: var(--text-sm); }
-/* Under the box it counts, not a block's gap away. */
-#prompt-counter { margin-top: calc(var(--layout-gap) * -1 + 2px); }
-#prompt-counter .html-container { padding: 0; }
-#prompt-counter .counter { color: var(--body-text-color-subdued); }
-#prompt-counter .counter.over { color: var(--error-icon-color); font-weight: 600; }
-/* On a phone the picture decides the height, not the desktop's tall frame. */
-@media (max-width: 640px) { #result { height: min(520px, 92vw) !important; } }
-#image-model-note { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
-"""
-HEAD = ""
-
-# Counted in the browser at every change, as validate_prompt counts: code points, once the
-# whitespace around the prompt is trimmed.
-COUNTER_JS = """
-(text) => {
-    const limit = MAX_PROMPT_CHARS;
-    const count = [...(text || "").trim()].length;
-    const over = count - limit;
-    const words = `${count.toLocaleString("en-US")} / ${limit.toLocaleString("en-US")}`;
-    return over > 0
-        ? `<span class="counter over">${words}: ${over.toLocaleString("en-US")} too many</span>`
-        : `<span class="counter">${words}</span>`;
-}
-""".replace("MAX_PROMPT_CHARS", str(MAX_PROMPT_CHARS))
+# Counted in the browser at every change (prompt_counter.js), against websim_core's cap.
+COUNTER_JS = applied("prompt_counter.js", MAX_PROMPT_CHARS)
 
 
 def counter_html(count: int) -> str:

@@ -26,11 +26,6 @@ from .saved_chats import (
     switch_to,
 )
 
-CSS = """
-#conversations .wrap label { width: 100%; }
-#conversations .wrap label span { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-"""
-
 
 @dataclass(frozen=True)
 class Sidebar:

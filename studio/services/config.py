@@ -1,4 +1,4 @@
-"""The app's own settings, read from `WEBSIM_STUDIO_*` variables (README.md has the table).
+"""The app's own settings, read from `WEBSIM_STUDIO_*` variables (docs/operators.md has the table).
 
 Where and how Websim is reached stays in `websim_core.Settings` (`WEBSIM_BASE_URL`, ...); these
 say how the web app shares that access between its users, and what it lets one client spend.
