@@ -1,6 +1,6 @@
 """Configuration: one settings object, read from the environment, overridden by arguments.
 
-The variables (README.md has the same table with examples):
+The variables (docs/operators.md has the same table with examples):
 - `WEBSIM_BASE_URL`: where the API lives, default `https://websim.ai`.
 - `WEBSIM_PROXY`: an HTTP(S) proxy for every request.
 - `WEBSIM_TIMEOUT`: seconds one attempt may take, connect to last byte; default 120.
