@@ -107,6 +107,13 @@ class EmulatorProcess:
         """Queue `faults` for the next `kind` requests, in order."""
         self._control("POST", {"kind": kind, "faults": [fault.to_dict() for fault in faults]})
 
+    @property
+    def in_flight(self) -> int:
+        """How many requests the emulator is answering now."""
+        with LOCAL.open(self.url + "/emulator/state", timeout=10) as response:
+            count: int = json.load(response)["in_flight"]
+            return count
+
     def clear(self) -> int:
         """Drop every queued fault; how many were still queued, so never consumed."""
         cleared: int = self._control("DELETE")["cleared"]

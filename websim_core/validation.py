@@ -23,6 +23,8 @@ ROLES = ("system", "user", "assistant")
 # runaway history is stopped here rather than by an opaque 413 upstream.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_PROMPT_CHARS = 4000
+# How much of a refused value a refusal quotes.
+QUOTED_CHARS = 40
 _IMAGE_URL_PREFIXES = ("data:image/", "https://", "http://")
 # A lone surrogate (from a broken paste or a JavaScript string cut mid-emoji) has no UTF-8 form.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -48,7 +50,7 @@ def validate_messages(messages: object, *, field: str = "messages") -> list[Mess
         role = message.get("role")
         if role not in ROLES:
             raise InvalidRequestError(
-                f"{where}.role", f"must be one of {_listing(ROLES)}, not {role!r}"
+                f"{where}.role", f"must be one of {_listing(ROLES)}, not {quoted(role)}"
             )
         _check_content(message.get("content"), f"{where}.content")
     return list(messages)
@@ -118,7 +120,8 @@ def validate_aspect_ratio(aspect_ratio: object) -> str:
     """The aspect ratio, once it is one Websim's image models accept."""
     if aspect_ratio not in ASPECT_RATIOS:
         raise InvalidRequestError(
-            "aspect_ratio", f"must be one of {_listing(ASPECT_RATIOS)}, not {aspect_ratio!r}"
+            "aspect_ratio",
+            f"must be one of {_listing(ASPECT_RATIOS)}, not {quoted(aspect_ratio)}",
         )
     return str(aspect_ratio)
 
@@ -169,6 +172,19 @@ def check_request_size(body: bytes, field: str, hint: str = "make it smaller") -
             f"would make the request {mebibytes:.1f} MiB, over the "
             f"{MAX_REQUEST_BYTES / 2**20:.0f} MiB limit; {hint}",
         )
+
+
+def quoted(value: object) -> str:
+    """`value` as a refusal may quote it: short and on one line, never the caller's whole input
+    (an 8 MiB role would otherwise come back whole, and be logged whole)."""
+    if isinstance(value, str):
+        shown = repr(value[:QUOTED_CHARS])
+        return shown if len(value) <= QUOTED_CHARS else f"{shown[:-1]}…{shown[-1]}"
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int | float) and abs(value) < 1e12:
+        return repr(value)
+    return "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
 
 
 def _listing(values: Sequence[str]) -> str:

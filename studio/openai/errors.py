@@ -26,6 +26,8 @@ from websim_core.errors import UpstreamPausedError
 from ..services.rate_limit import ClientRateLimitError
 from ..turns.failures import describe_failure
 
+# A refusal's sentence is short whatever it quotes: an error reply stays well under 4 KB.
+MAX_MESSAGE = 1000
 # When Websim asks for a wait without saying how long, describe_failure says "a minute".
 UNSAID_WAIT = 60.0
 
@@ -54,7 +56,8 @@ class Refusal(Exception):
     retry_after: float | None = None
 
     def body(self) -> bytes:
-        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        message = self.message[:MAX_MESSAGE]
+        error = {"message": message, "type": self.type, "param": self.param, "code": self.code}
         return json.dumps({"error": error}).encode()
 
     def headers(self) -> dict[str, str]:

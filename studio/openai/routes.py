@@ -35,6 +35,7 @@ from websim_core.catalog import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL
 from ..services.asgi import PEER, Receive, Scope, Send
 from ..services.config import StudioSettings
 from ..services.identity import trusts
+from ..services.logs import loggable
 from ..services.rate_limit import ClientRateLimitError
 from ..services.shared import Services
 from ..turns.calls import Caller
@@ -233,8 +234,8 @@ async def _unknown(request: Request) -> Response:
     return _refused(
         refusal_for_status(
             404,
-            f"There is no {request.method} {path} here. This server answers "
-            "GET /v1/models, POST /v1/chat/completions and POST /v1/images/generations.",
+            f"There is no {loggable(request.method, 16)} {loggable(path, 100)} here. This server "
+            "answers GET /v1/models, POST /v1/chat/completions and POST /v1/images/generations.",
         )
     )
 

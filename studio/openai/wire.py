@@ -74,6 +74,8 @@ def parse_body(raw: bytes) -> Mapping[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequestError("body", "is not valid JSON") from None
+    except RecursionError:
+        raise InvalidRequestError("body", "is nested too deeply to be a request") from None
     if not isinstance(body, Mapping):
         raise InvalidRequestError("body", "must be a JSON object")
     return body

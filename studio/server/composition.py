@@ -36,6 +36,7 @@ from .gradio_hardening import (
     end_event,
     fill_in_api_defaults,
     forget_finished_sessions,
+    refuse_unknown_events,
 )
 from .health import health_routes
 
@@ -109,6 +110,7 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     )
     cancel_events_of_departed_clients(demo)
     fill_in_api_defaults(demo)
+    refuse_unknown_events()
     return Edge(
         McpCallers(app, partial(end_event, demo)) if settings.mcp else app,
         settings=settings,

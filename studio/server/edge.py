@@ -14,6 +14,7 @@ lookups, no UUID objects.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ from ..openai.errors import refusal_for_status
 from ..services.asgi import PEER, ASGIApp, Message, Receive, Scope, Send
 from ..services.config import StudioSettings
 from ..services.identity import client_address, limit_key
+from ..services.logs import loggable
 from ..services.metrics import Metrics
 from ..services.rate_limit import ClientLimiter, ClientRateLimitError
 from ..turns.calls import CallNotes, call_notes
@@ -45,6 +47,11 @@ _JOINS = ("queue_join", "call")
 SHAPE_HINT = (
     'Send JSON such as {"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
 )
+# A request still running when the server stops past its grace is answered 503 with this.
+STOPPING = "This server is restarting and could not finish the request; send it again shortly."
+STOPPING_RETRY = 5
+# Sentences the edge answers with are short, whatever they quote.
+MAX_SENTENCE = 1000
 # Peers whose client address is remembered, for requests without X-Forwarded-For; past this
 # many the memory starts over, so that a scan from many addresses cannot grow it.
 KNOWN_PEERS = 4096
@@ -117,15 +124,20 @@ class Edge:
                 joins = route in _JOINS and scope["method"] == "POST"
                 responder = _refusals_in_words(send_with_id, self.metrics, joins)
                 await self.app(scope, limited, responder)
+        except asyncio.CancelledError:
+            # Only a server stopping past its grace cancels a request's task. Left to uvicorn,
+            # the caller would get a plain "Internal Server Error" and the log a traceback.
+            await _stopping(send_with_id, started=status != 0, openai=route == "v1")
+            status = status or 503
         finally:
             seconds = time.perf_counter() - started
             self.metrics.http_request(route, status or 499, seconds)
             log.info(
                 "%s %s %s %s %s %.0fms%s",
                 request_id,
-                client,
-                scope["method"],
-                scope["path"],
+                loggable(client, 64),
+                loggable(scope["method"], 16),
+                loggable(scope["path"]),
                 status or "disconnected",
                 seconds * 1000,
                 notes.close() if notes is not None else "",
@@ -165,6 +177,19 @@ class Edge:
                 wait = str(math.ceil(error.wait)).encode()
                 return 429, str(error), [(b"connection", b"close"), (b"retry-after", wait)]
         return None
+
+
+async def _stopping(send: Send, *, started: bool, openai: bool) -> None:
+    """End a request the stopping server cancelled: a 503 saying so if nothing was sent yet,
+    else the end of the reply begun (a stream cut short; its reader sees it end)."""
+    try:
+        if not started:
+            headers = [(b"connection", b"close"), (b"retry-after", str(STOPPING_RETRY).encode())]
+            await _answer(send, 503, STOPPING, headers, openai=openai)
+        else:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except (OSError, RuntimeError):
+        pass  # the connection is gone, or the reply was already whole
 
 
 def too_large(size: int, limit: int, *, streamed: bool = False) -> str:
@@ -279,7 +304,8 @@ def _shape_problem(body: bytes) -> str:
         kind, where, problem = first["type"], first["loc"], first["msg"]
     except (ValueError, LookupError, TypeError):
         return "That request cannot be sent: its body is not what this route takes. " + SHAPE_HINT
-    field = ".".join(str(part) for part in where if part != "body") or "its body"
+    # The location may name keys the caller chose: quoted short, never whole.
+    field = loggable(".".join(str(part) for part in where if part != "body"), 80) or "its body"
     if kind == "json_invalid":
         what = "its body is not valid JSON"
     elif kind == "missing":
@@ -299,6 +325,7 @@ async def _answer(
 ) -> None:
     """A JSON `{"detail": sentence}` response, as FastAPI words its own errors; on the
     OpenAI-compatible routes, OpenAI's error envelope, which its SDKs read."""
+    sentence = sentence[:MAX_SENTENCE]
     if openai:
         body = refusal_for_status(status, sentence).body()
     else:

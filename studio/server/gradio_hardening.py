@@ -12,6 +12,13 @@ import inspect
 from typing import Any
 
 import gradio as gr
+from fastapi import HTTPException
+from gradio import route_utils
+
+UNKNOWN_EVENT = (
+    'That request names no event of this page. The page\'s "Use via API" link lists its '
+    "routes: /chat and /generate_image."
+)
 
 
 def cancel_events_of_departed_clients(demo: gr.Blocks) -> None:
@@ -60,6 +67,29 @@ async def forget_finished_sessions(demo: gr.Blocks, interval: float) -> None:
         pending = demo._queue.pending_event_ids_session
         for session in [session for session, events in pending.items() if not events]:
             pending.pop(session, None)
+
+
+def refuse_unknown_events() -> None:
+    """Answer a call naming an event the page does not have (a queue join with `fn_index`
+    99999 or -1, `/call/<no such route>`) with a 404 in one sentence.
+
+    Gradio looks the event up in a dict and lets the KeyError through: a bare 500 "Internal
+    Server Error", and a traceback in the log for every such request. Its routes find the
+    event through `route_utils.get_fn`, looked up at each call, so wrapping it there covers
+    them all.
+    """
+    if getattr(route_utils.get_fn, "refuses_unknown_events", False):
+        return
+    get_fn = route_utils.get_fn
+
+    def known_fn(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return get_fn(*args, **kwargs)
+        except (KeyError, route_utils.FnIndexInferError):
+            raise HTTPException(404, detail=UNKNOWN_EVENT) from None
+
+    known_fn.refuses_unknown_events = True  # type: ignore[attr-defined]
+    route_utils.get_fn = known_fn
 
 
 def fill_in_api_defaults(demo: gr.Blocks) -> None:

@@ -28,6 +28,7 @@ from websim_core.emulator import Emulator
 
 from ..mcp import serve_tools_from
 from ..page import build_page, page_options
+from ..services import logs
 from ..services.shared import Services
 from .composition import build_server, serve
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         help="port to listen on (GRADIO_SERVER_PORT, else 7860)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     if args.demo:
         base_url = start_emulator()

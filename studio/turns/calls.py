@@ -21,6 +21,7 @@ from websim_core import InvalidRequestError, WebsimError, WebsimTimeoutError
 from websim_core.errors import UpstreamPausedError
 
 from ..services.identity import limit_key
+from ..services.logs import loggable
 from ..services.metrics import Metrics
 from ..services.rate_limit import ClientRateLimitError
 
@@ -91,7 +92,7 @@ async def tracked(metrics: Metrics, operation: Operation, caller: Caller) -> Asy
         # One line per call; the error's own one-line message, never the user's text.
         line = f"{operation} {caller.surface} {outcome} {seconds * 1000:.0f}ms"
         if problem:
-            line += f": {problem}"
+            line += f": {loggable(problem)}"
         notes = call_notes.get()
         if notes is not None and notes.open and notes.request_id == caller.request_id:
             notes.lines.append(line)

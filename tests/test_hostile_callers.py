@@ -1,0 +1,183 @@
+"""Callers out to break the server, over real sockets against `python app.py`: forged log lines,
+huge values quoted back, events the page does not have, JSON nested past any parser, and a
+server stopped with calls still running. Each gets a short sentence, and the log one line."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.app_process import EmulatorProcess, RunningApp, emulator_process, nothing_sent_to
+from tests.test_public_server import app_on, call, post
+from websim_core.emulator import Fault
+
+MiB = 2**20
+# What any error reply may weigh, whatever the request quoted.
+SHORT_REPLY = 4096
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[EmulatorProcess]:
+    with emulator_process() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def app(
+    upstream: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningApp]:
+    log = tmp_path_factory.mktemp("hostile") / "app.log"
+    with app_on(upstream.url, log, WEBSIM_STUDIO_REQUESTS_PER_MINUTE="0") as running:
+        yield running
+
+
+def get(url: str, path: str) -> tuple[int, str]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def logged_since(app: RunningApp, offset: int) -> str:
+    return app.output()[offset:]
+
+
+def test_a_forged_path_stays_inside_its_own_log_line(app: RunningApp) -> None:
+    start = len(app.output())
+    status, text = get(app.url, "/v1/x%0AFAKE%20LINE%1b[2J")
+    assert status == 404 and len(text) < SHORT_REPLY
+    assert "\n" not in json.loads(text)["error"]["message"]
+    time.sleep(0.2)
+    logged = logged_since(app, start)
+    assert not any(line.startswith("FAKE") for line in logged.splitlines()), logged
+    assert "\x1b" not in logged
+    assert "/v1/x\\x0aFAKE LINE\\x1b[2J 404" in logged
+
+
+def test_a_request_id_sent_by_the_caller_is_not_taken_as_its_own(app: RunningApp) -> None:
+    parts = urlsplit(app.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        connection.request("GET", "/healthz", headers={"X-Request-Id": "forged-id"})
+        response = connection.getresponse()
+        response.read()
+        assert response.getheader("x-request-id") not in (None, "forged-id")
+    finally:
+        connection.close()
+    assert "forged-id" not in app.output()
+
+
+def huge(size: int) -> str:
+    return "b" * size
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/v1/chat/completions",
+            {
+                "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": huge(3 * MiB), "content": "a"},
+                ]
+            },
+            "messages[1].role",
+        ),
+        (
+            "/v1/images/generations",
+            {"prompt": "a fox", "aspect_ratio": huge(3 * MiB)},
+            "aspect_ratio",
+        ),
+        (
+            "/gradio_api/call/generate_image",
+            {"data": ["a fox", huge(3 * MiB)]},
+            "aspect_ratio",
+        ),
+    ],
+    ids=["v1 role", "v1 aspect ratio", "page API aspect ratio"],
+)
+def test_a_huge_value_is_named_not_quoted_back_or_logged(
+    app: RunningApp, upstream: EmulatorProcess, path: str, body: dict[str, Any], field: str
+) -> None:
+    start = len(app.output())
+    with nothing_sent_to(upstream):
+        if path.startswith("/v1/"):
+            status, text = post(app.url, path, json.dumps(body).encode())
+            assert status == 400
+            message = json.loads(text)["error"]["message"]
+        else:
+            text = call(app.url, path.rsplit("/", 1)[1], body["data"])
+            message = text
+    assert len(text) < SHORT_REPLY
+    assert field in message and "…" in message
+    time.sleep(0.2)
+    assert len(logged_since(app, start)) < SHORT_REPLY
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/gradio_api/queue/join", {"data": ["hi"], "fn_index": 99999, "session_hash": "s1"}),
+        ("/gradio_api/queue/join", {"data": ["hi"], "fn_index": -1, "session_hash": "s1"}),
+        ("/gradio_api/call/no_such_route", {"data": ["hi"]}),
+    ],
+    ids=["fn_index 99999", "fn_index -1", "unknown route"],
+)
+def test_an_event_the_page_does_not_have_gets_a_sentence(
+    app: RunningApp, path: str, body: dict[str, Any]
+) -> None:
+    status, text = post(app.url, path, json.dumps(body).encode())
+    assert status == 404
+    assert "names no event of this page" in json.loads(text)["detail"]
+    assert "Traceback" not in app.output()
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/gradio_api/call/chat"])
+def test_json_nested_past_any_parser_gets_a_sentence(app: RunningApp, path: str) -> None:
+    status, text = post(app.url, path, b"[" * 100_000)
+    assert status == 400 and len(text) < SHORT_REPLY
+    assert "Traceback" not in app.output()
+
+
+def test_a_server_stopping_mid_call_answers_503_in_words(
+    upstream: EmulatorProcess, tmp_path: Path
+) -> None:
+    with app_on(upstream.url, tmp_path / "app.log", WEBSIM_STUDIO_REQUESTS_PER_MINUTE="0") as app:
+        upstream.script("chat", Fault.hang(60))
+        answered: dict[str, Any] = {}
+
+        def ask() -> None:
+            body = {"messages": [{"role": "user", "content": "a long story"}]}
+            answered["reply"] = post(app.url, "/v1/chat/completions", json.dumps(body).encode())
+
+        asking = threading.Thread(target=ask)
+        asking.start()
+        deadline = time.monotonic() + 10
+        while upstream.in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert upstream.in_flight == 1  # the call is waiting on Websim
+        os.kill(app.process.pid, signal.SIGTERM)
+        asking.join(timeout=20)
+        assert app.process.wait(timeout=20) is not None
+        upstream.clear()
+    status, text = answered["reply"]
+    assert status == 503
+    error = json.loads(text)["error"]
+    assert error["type"] == "server_error" and "restarting" in error["message"]
+    output = app.output()
+    assert "Traceback" not in output and "Exception in ASGI application" not in output
