@@ -21,9 +21,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY --chown=user . .
 
 EXPOSE 7860
-# Liveness only: /healthz answers while the process serves, whatever Websim is doing.
+# Liveness only: /healthz answers while the process serves, whatever Websim is doing. On the
+# port the app listens on: GRADIO_SERVER_PORT, when `docker run -e` sets another.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GRADIO_SERVER_PORT', '7860'), timeout=4)"]
 # `python` is PID 1 and gets `docker stop`'s SIGTERM itself: the server finishes, then removes
 # its files folder.
 CMD ["python", "app.py"]

@@ -7,7 +7,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,13 +18,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
-from tests.app_process import EmulatorProcess, RunningApp, emulator_process, nothing_sent_to
+from studio.openai.routes import openai_routes
+from studio.services.config import StudioSettings
+from studio.services.shared import Services
+from tests.app_process import (
+    PROJECT_ROOT,
+    EmulatorProcess,
+    RunningApp,
+    emulator_process,
+    nothing_sent_to,
+)
 from tests.test_public_server import app_on, call, post
+from websim_core import Settings
 from websim_core.emulator import Fault
 
 MiB = 2**20
+METRICS_TOKEN = "metrics-for-operators"
 # What any error reply may weigh, whatever the request quoted.
 SHORT_REPLY = 4096
 
@@ -37,15 +52,30 @@ def app(
     upstream: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningApp]:
     log = tmp_path_factory.mktemp("hostile") / "app.log"
-    with app_on(upstream.url, log, WEBSIM_STUDIO_REQUESTS_PER_MINUTE="0") as running:
+    with app_on(
+        upstream.url,
+        log,
+        WEBSIM_STUDIO_REQUESTS_PER_MINUTE="0",
+        WEBSIM_STUDIO_METRICS_TOKEN=METRICS_TOKEN,
+    ) as running:
         yield running
 
 
-def get(url: str, path: str) -> tuple[int, str]:
+@pytest.fixture(scope="module")
+def limited(
+    upstream: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningApp]:
+    """An app allowing each client 3 requests a minute."""
+    log = tmp_path_factory.mktemp("limited") / "app.log"
+    with app_on(upstream.url, log, WEBSIM_STUDIO_REQUESTS_PER_MINUTE="3") as running:
+        yield running
+
+
+def get(url: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.read().decode()
     finally:
@@ -181,3 +211,98 @@ def test_a_server_stopping_mid_call_answers_503_in_words(
     assert error["type"] == "server_error" and "restarting" in error["message"]
     output = app.output()
     assert "Traceback" not in output and "Exception in ASGI application" not in output
+
+
+# -- smaller holes ---------------------------------------------------------------------------------
+
+
+def test_images_are_reserved_all_or_nothing_against_the_limit(
+    limited: RunningApp, upstream: EmulatorProcess
+) -> None:
+    body = {"prompt": "a fox", "aspect_ratio": "1:1"}
+    status, _ = post(limited.url, "/v1/images/generations", json.dumps(body).encode())
+    assert status == 200  # 2 of 3 left
+    with nothing_sent_to(upstream):
+        status, text = post(
+            limited.url, "/v1/images/generations", json.dumps({**body, "n": 3}).encode()
+        )
+    assert status == 429
+    message = json.loads(text)["error"]["message"]
+    assert "counts as 3 requests, and 2 of the 3" in message and "ask for 2 or fewer" in message
+    # Nothing was spent on the refusal: the two left still make two images.
+    status, text = post(
+        limited.url, "/v1/images/generations", json.dumps({**body, "n": 2}).encode()
+    )
+    assert status == 200 and len(json.loads(text)["data"]) == 2
+    with nothing_sent_to(upstream):
+        status, text = post(
+            limited.url, "/v1/images/generations", json.dumps({**body, "n": 4}).encode()
+        )
+    assert status == 429 and "ask for at most 3" in json.loads(text)["error"]["message"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_v1_takes_only_json_bodies_which_browsers_preflight(
+    app: RunningApp, upstream: EmulatorProcess, content_type: str
+) -> None:
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
+    parts = urlsplit(app.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    with nothing_sent_to(upstream):
+        try:
+            headers = {"Content-Type": content_type} if content_type else {}
+            connection.request("POST", "/v1/chat/completions", body=body, headers=headers)
+            response = connection.getresponse()
+            status, text = response.status, response.read().decode()
+        finally:
+            connection.close()
+    assert status == 415
+    error = json.loads(text)["error"]
+    assert error["code"] == "unsupported_media_type" and "application/json" in error["message"]
+
+
+def test_metrics_answer_only_the_operators_token_when_one_is_set(app: RunningApp) -> None:
+    status, text = get(app.url, "/metrics")
+    assert status == 401 and "metrics token" in json.loads(text)["detail"]
+    assert get(app.url, "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
+    status, text = get(app.url, "/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert status == 200 and "websim_studio_http_requests_total" in text
+    assert get(app.url, "/healthz")[0] == 200  # liveness and readiness stay open
+
+
+def test_the_containers_health_check_probes_the_port_the_app_listens_on(app: RunningApp) -> None:
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    healthcheck = re.search(r"^HEALTHCHECK [^\n]*\\\n\s*CMD (\[[^\n]*\])$", dockerfile, re.M)
+    assert healthcheck is not None
+    command = json.loads(healthcheck[1])
+    port = str(urlsplit(app.url).port)
+    environment = {**os.environ, "GRADIO_SERVER_PORT": port}
+    probe = subprocess.run(command, env=environment, capture_output=True, timeout=30)
+    assert probe.returncode == 0, probe.stderr
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        environment["GRADIO_SERVER_PORT"] = str(unused.getsockname()[1])
+        probe = subprocess.run(command, env=environment, capture_output=True, timeout=30)
+    assert probe.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("extension", "media_type"),
+    [
+        (".bmp", "image/bmp"),
+        (".avif", "image/avif"),
+        (".webp", "image/webp"),
+        (".gif", "image/gif"),
+    ],
+)
+async def test_every_kind_of_image_websim_may_send_is_served_as_itself(
+    tmp_path: Path, extension: str, media_type: str
+) -> None:
+    services = Services(Settings(), StudioSettings(), files_root=tmp_path)
+    kept = services.files.keep(b"the image's bytes", extension)
+    transport = httpx.ASGITransport(app=openai_routes(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://studio") as http:
+        response = await http.get("/v1/images/files/" + kept.name)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+    assert response.content == b"the image's bytes"

@@ -279,7 +279,11 @@ def test_bad_input_is_a_400_naming_the_param_and_sends_nothing(
 
 
 def test_a_body_that_is_not_json_is_a_400_sentence_not_a_422_list(app: RunningApp) -> None:
-    answer = httpx.post(app.url + "v1/chat/completions", content=b"nonsense")
+    answer = httpx.post(
+        app.url + "v1/chat/completions",
+        content=b"nonsense",
+        headers={"Content-Type": "application/json"},
+    )
     assert answer.status_code == 400
     assert (
         answer.json()["error"]["message"] == "That request cannot be sent: body is not valid JSON."

@@ -32,8 +32,10 @@ from .errors import (
 _MIB = 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-# image/svg+xml is left out on purpose: served from the app's own origin, an SVG can run script.
-_EXTENSIONS = {
+# The images fetched, by media type, and the extension each is kept under: all of them types a
+# browser shows. image/svg+xml is left out on purpose: served from the app's own origin, an SVG
+# can run script.
+EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
     "image/webp": ".webp",
@@ -54,7 +56,7 @@ class FetchedImage:
     @property
     def extension(self) -> str:
         """The file extension for `content_type`, such as ".png"; "" for a type not fetched."""
-        return _EXTENSIONS.get(self.content_type, "")
+        return EXTENSIONS.get(self.content_type, "")
 
 
 def is_local_url(url: str) -> bool:
@@ -256,7 +258,7 @@ async def _read_image(response: aiohttp.ClientResponse, max_bytes: int) -> Fetch
     if not 200 <= response.status < 300:
         message = f"the image at {host} answered {response.status} {response.reason or ''}"
         raise UpstreamError(message.rstrip(), status=response.status, detail=response.reason or "")
-    if response.content_type not in _EXTENSIONS:
+    if response.content_type not in EXTENSIONS:
         raise ResponseFormatError(f"expected an image from {host}, got {response.content_type}")
     too_large = f"image larger than {_describe_size(max_bytes)}"
     if (response.content_length or 0) > max_bytes:

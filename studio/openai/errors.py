@@ -37,6 +37,7 @@ _BY_STATUS: dict[int, tuple[str, str | None]] = {
     401: ("invalid_request_error", "invalid_api_key"),
     404: ("invalid_request_error", "unknown_url"),
     413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
     502: ("upstream_error", "websim_failed"),
     503: ("server_error", "server_busy"),

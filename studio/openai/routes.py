@@ -31,6 +31,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 
 from websim_core import WebsimError
 from websim_core.catalog import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL
+from websim_core.image_fetch import EXTENSIONS
 
 from ..services.asgi import PEER, Receive, Scope, Send
 from ..services.config import StudioSettings
@@ -62,7 +63,10 @@ SURFACE = "openai"
 IMAGES_PATH = "/v1/images/files/"
 # Downloaded images are named by the hash of their content (studio.services.files): unguessable,
 # so they are served without a key, as a browser showing them in a page needs.
-_IMAGE_NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|jpeg|webp|gif)")
+_MEDIA_TYPES = {extension: media_type for media_type, extension in EXTENSIONS.items()}
+_IMAGE_NAME = re.compile(
+    r"[0-9a-f]{32}(" + "|".join(re.escape(extension) for extension in _MEDIA_TYPES) + ")"
+)
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 PREFIX = "/v1/"
 T = TypeVar("T")
@@ -143,6 +147,12 @@ def openai_routes(services: Services) -> OpenAIRoutes:
         """Authenticate, read the body, call `respond`; any refusal in OpenAI's envelope."""
         try:
             caller = keys.caller(request)
+            if not _is_json(request.headers.get("content-type", "")):
+                # A form or text/plain post needs no CORS preflight: any web page could make
+                # its visitors' browsers call /v1. JSON calls are preflighted, and refused.
+                raise refusal_for_status(
+                    415, "Send the body as JSON, with 'Content-Type: application/json'."
+                )
             body = parse_body(await _body(request))
             return await respond(caller, body)
         except (ClientRateLimitError, WebsimError) as error:
@@ -187,13 +197,9 @@ def openai_routes(services: Services) -> OpenAIRoutes:
         async def respond(caller: Caller, body: Any) -> Response:
             asked = image_request(body)
             model = asked.model if asked.model is not None else DEFAULT_IMAGE_MODEL
-            calls = [
-                asyncio.ensure_future(
-                    images.api_generate_image(asked.prompt, asked.aspect_ratio, model, caller)
-                )
-                for _ in range(asked.n)
-            ]
-            every = asyncio.ensure_future(_all_or_none(calls))
+            every = asyncio.ensure_future(
+                images.api_generate_images(asked.prompt, asked.aspect_ratio, model, caller, asked.n)
+            )
             await _while_connected(request, every)
             paths = every.result()
             if asked.response_format == "b64_json":
@@ -216,7 +222,9 @@ def openai_routes(services: Services) -> OpenAIRoutes:
                 )
             )
         return FileResponse(
-            path, headers={"cache-control": f"private, max-age={int(services.files.max_age)}"}
+            path,
+            media_type=_MEDIA_TYPES[path.suffix],
+            headers={"cache-control": f"private, max-age={int(services.files.max_age)}"},
         )
 
     return OpenAIRoutes(
@@ -301,20 +309,17 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def _all_or_none(calls: Sequence[asyncio.Future[T]]) -> list[T]:
-    """Every call's result; the first failure cancels the others and is raised."""
-    try:
-        return list(await asyncio.gather(*calls))
-    finally:
-        for call in calls:
-            call.cancel()
-
-
 async def _body(request: Request) -> bytes:
     try:
         return await request.body()
     except HTTPException as error:  # the edge's cap on a body without Content-Length
         raise refusal_for_status(error.status_code, str(error.detail)) from None
+
+
+def _is_json(content_type: str) -> bool:
+    """`application/json`, with or without parameters (`; charset=utf-8`)."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json"
 
 
 def _refused(refusal: Refusal) -> Response:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import hashlib
+import hmac
+
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..services.metrics import CONTENT_TYPE
@@ -39,8 +42,24 @@ def health_routes(services: Services) -> APIRouter:
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    token = services.studio.metrics_token
+
     @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if token and not _bearer_is(request, token):
+            return JSONResponse(
+                {"detail": "/metrics needs this server's metrics token as a Bearer token."},
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
+            )
         return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 
     return router
+
+
+def _bearer_is(request: Request, token: str) -> bool:
+    """Whether `request` carries `Authorization: Bearer <token>`, compared in constant time."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    digest = hashlib.sha256(given.strip().encode()).digest()
+    wanted = hashlib.sha256(token.encode()).digest()
+    return scheme.lower() == "bearer" and hmac.compare_digest(digest, wanted)

@@ -91,6 +91,8 @@ class StudioSettings:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     # The page's `chat` and `generate_image` as MCP tools at /gradio_api/mcp/.
     mcp: bool = True
+    # When set, /metrics answers only `Authorization: Bearer <token>`; otherwise anyone.
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def max_request_bytes(self) -> int:
@@ -125,6 +127,7 @@ class StudioSettings:
             browser_secret_is_fixed=bool(secret),
             api_keys=_keys(env, "WEBSIM_STUDIO_API_KEYS"),
             mcp=_switch(env, "WEBSIM_STUDIO_MCP", default=True),
+            metrics_token=env.get("WEBSIM_STUDIO_METRICS_TOKEN", "").strip(),
         )
 
 

@@ -26,11 +26,13 @@ UPLOADS_PER_REQUEST = 4
 class ClientRateLimitError(Exception):
     """Raised when a client sends more than its share; the message says when to try again."""
 
-    def __init__(self, wait: float, allowed: int, what: str = "requests") -> None:
+    def __init__(
+        self, wait: float, allowed: int, what: str = "requests", *, asked: int = 1, left: int = 0
+    ) -> None:
         self.wait = wait
         self.allowed = allowed
         self.what = what
-        super().__init__(describe_wait(wait, allowed, what))
+        super().__init__(describe_wait(wait, allowed, what, asked=asked, left=left))
 
 
 class ClientLimiter:
@@ -50,8 +52,9 @@ class ClientLimiter:
             ),
         }
 
-    async def hit(self, client: str, what: str = "requests") -> None:
-        """Count one of `what` for `client`, or raise `ClientRateLimitError` saying when to retry.
+    async def hit(self, client: str, what: str = "requests", *, cost: int = 1) -> None:
+        """Count `cost` of `what` for `client` (all of them or none), or raise
+        `ClientRateLimitError` saying when to retry.
 
         A refused request is not counted, so waiting out the answer always works. If the
         storage cannot be reached the request is let through: an outage of the shared counter
@@ -61,13 +64,14 @@ class ClientLimiter:
             return
         item = self._items[what]
         try:
-            if await self._limiter.hit(item, what, client):
+            if await self._limiter.hit(item, what, client, cost=cost):
                 return
             stats = await self._limiter.get_window_stats(item, what, client)
         except Exception as error:  # the storage's own errors differ by backend
             log.warning("rate limit storage unavailable, request allowed: %s", error)
             return
-        raise ClientRateLimitError(stats.reset_time - time.time(), item.amount, what)
+        wait = stats.reset_time - time.time()
+        raise ClientRateLimitError(wait, item.amount, what, asked=cost, left=stats.remaining)
 
     async def ready(self) -> bool:
         """Whether the storage answers (always, in memory)."""
@@ -77,10 +81,23 @@ class ClientLimiter:
             return False
 
 
-def describe_wait(seconds: float, allowed: int, what: str = "requests") -> str:
-    """One sentence telling the user when they may send again."""
+def describe_wait(
+    seconds: float, allowed: int, what: str = "requests", *, asked: int = 1, left: int = 0
+) -> str:
+    """One sentence telling the user when they may send again; for a request that counts as
+    `asked` at once, with `left` of the allowance unspent, how many it may ask for."""
     wait = max(1, math.ceil(seconds))
     unit = "second" if wait == 1 else "seconds"
+    if asked > allowed:
+        return (
+            f"That asks for {asked} {what} at once, more than the {allowed} a minute this app "
+            f"allows; ask for at most {allowed}."
+        )
+    if asked > 1 and left > 0:
+        return (
+            f"That counts as {asked} {what}, and {left} of the {allowed} this app allows a minute "
+            f"are left; ask for {left} or fewer, or try again in {wait} {unit}."
+        )
     return (
         f"You have sent {allowed} {what} in the last minute, the most this app allows; "
         f"try again in {wait} {unit}."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -78,25 +79,44 @@ class ImageHandlers:
         Raises `WebsimError` when Websim fails or the input is unusable (before anything is
         sent), and `ClientRateLimitError` when the caller is over its share.
         """
+        return (await self.api_generate_images(prompt, aspect_ratio, model, caller, 1))[0]
+
+    async def api_generate_images(
+        self, prompt: object, aspect_ratio: object, model: object, caller: Caller, count: int
+    ) -> list[Path]:
+        """`count` images of one prompt, made at once: one call, counted as `count` requests.
+
+        The caller's allowance is spent for all of them before any is asked for, or for none
+        (a caller 2 short of `count` gets the refusal, and Websim no request). The first
+        failure cancels the others and is raised, as `api_generate_image` raises it.
+        """
         async with tracked(self.services.metrics, "image", caller):
-            checked = await self._checked(prompt, aspect_ratio, model, caller)
-            response = await self.services.client.generate_image(
-                checked,
-                aspect_ratio=str(aspect_ratio),
-                model=str(model),
-                deadline=self.services.studio.deadline,
-            )
-            return await self.services.save_image(response.url)
+            checked = await self._checked(prompt, aspect_ratio, model, caller, count)
+            made = [
+                asyncio.ensure_future(self._made(checked, str(aspect_ratio), str(model)))
+                for _ in range(count)
+            ]
+            try:
+                return list(await asyncio.gather(*made))
+            finally:
+                for image in made:
+                    image.cancel()
+
+    async def _made(self, prompt: str, aspect_ratio: str, model: str) -> Path:
+        response = await self.services.client.generate_image(
+            prompt, aspect_ratio=aspect_ratio, model=model, deadline=self.services.studio.deadline
+        )
+        return await self.services.save_image(response.url)
 
     async def _checked(
-        self, prompt: object, aspect_ratio: object, model: object, caller: Caller
+        self, prompt: object, aspect_ratio: object, model: object, caller: Caller, count: int = 1
     ) -> str:
-        """Validate before anything is sent, then count the request against the caller;
+        """Validate before anything is sent, then count `count` requests against the caller;
         the prompt as it will be sent."""
         checked = validate_prompt(prompt)
         validate_aspect_ratio(aspect_ratio)
         validate_model(model, "image")
-        await self.services.limiter.hit(caller.key)
+        await self.services.limiter.hit(caller.key, cost=count)
         return checked
 
 
