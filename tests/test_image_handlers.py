@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from studio.services.config import StudioSettings
 from studio.services.shared import Services
 from studio.turns.calls import Caller
+from studio.turns.failures import describe_failure
 from studio.turns.images import ImageHandlers, ImageUpdate
 from tests.conftest import IMAGE_URL, MockedWebsim
-from websim_core import InvalidRequestError, Settings
+from websim_core import InvalidRequestError, Settings, WebsimTimeoutError
+from websim_core.catalog import IMAGE_PATH
 from websim_core.emulator import Emulator, Fault
 
 
@@ -144,3 +150,49 @@ async def test_a_public_websim_cannot_send_the_server_to_private_or_odd_urls(
 
     assert updates[-1].failed and updates[-1].image is None
     assert updates[-1].status.startswith(refusal)
+
+
+async def test_an_image_that_stalls_after_websim_answers_still_ends_by_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """Websim answers after 1 s with the URL of an image that never arrives: the call ends at
+    its 2 s deadline, not after the download's own timeout, and says which setting to raise."""
+    stalled, released = asyncio.Event(), asyncio.Event()
+
+    async def answer(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return web.json_response({"url": f"http://{request.host}/stalled.png"})
+
+    async def stall(request: web.Request) -> web.Response:
+        stalled.set()
+        await released.wait()
+        return web.Response(body=b"", content_type="image/png")
+
+    websim = web.Application()
+    websim.router.add_post(IMAGE_PATH, answer)
+    websim.router.add_get("/stalled.png", stall)
+    runner = web.AppRunner(websim)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    services = Services(
+        Settings(base_url=f"http://127.0.0.1:{port}", timeout=30),
+        StudioSettings(deadline=2, requests_per_minute=0),
+        files_root=tmp_path,
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(WebsimTimeoutError) as failure:
+            await ImageHandlers(services).api_generate_image(
+                "a fox", "1:1", "flux", Caller("script")
+            )
+        took = time.monotonic() - started
+    finally:
+        released.set()
+        await services.close()
+        await runner.cleanup()
+    assert stalled.is_set()
+    assert 1.9 < took < 2.6, f"{took:.2f} s"
+    assert "did not arrive within the call's deadline" in str(failure.value)
+    assert "WEBSIM_STUDIO_DEADLINE" in describe_failure(failure.value, "http://websim")

@@ -185,13 +185,18 @@ class ImageFetcher:
             )
         return self._session
 
-    async def fetch(self, url: str) -> FetchedImage:
-        """Download the image at `url`, following up to `max_redirects` redirects."""
+    async def fetch(self, url: str, *, time_left: float | None = None) -> FetchedImage:
+        """Download the image at `url`, following up to `max_redirects` redirects.
+
+        `time_left`, what is left of the caller's own deadline, cuts the download short of
+        `timeout`: the image is part of the call the caller is waiting on.
+        """
         target = self._checked_url(url)
         session = self._open_session()
+        limit = self.timeout if time_left is None else max(0.0, min(self.timeout, time_left))
         try:
             # One deadline for the whole download, every redirect included.
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(limit):
                 for hop in range(self.max_redirects + 1):
                     async with session.get(
                         target, allow_redirects=False, headers={"Accept": "image/*"}
@@ -205,8 +210,9 @@ class ImageFetcher:
                             )
                         target = self._checked_url(_redirect_target(response))
         except TimeoutError:
+            within = f"{self.timeout:g} s" if limit == self.timeout else "the call's deadline"
             raise WebsimTimeoutError(
-                f"the image at {target.host} did not arrive within {self.timeout:g} s"
+                f"the image at {target.host} did not arrive within {within}"
             ) from None
         except aiohttp.InvalidURL:
             raise InvalidRequestError("url", f"{str(target)[:80]} is not a valid URL") from None

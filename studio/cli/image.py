@@ -51,7 +51,7 @@ async def generate(
     """Generate the image and download it, with progress told on stderr."""
     async with (
         WebsimClient(settings=settings) as client,
-        ImageFetcher.for_base_url(settings.base_url) as fetcher,
+        ImageFetcher.for_base_url(settings.base_url, timeout=settings.timeout) as fetcher,
     ):
         response: ImageResponse | None = None
         async for item in client.generate_image_stream(

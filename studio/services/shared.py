@@ -79,14 +79,19 @@ class Services:
     def fetcher(self) -> ImageFetcher:
         if self._fetcher is None or self._fetcher.closed:
             # Images come from wherever Websim says; only a local Websim may send us to local hosts.
+            # A download is one more wait on Websim's side: WEBSIM_TIMEOUT bounds it as it
+            # bounds each attempt, and the call's deadline cuts it shorter (save_image).
             self._fetcher = ImageFetcher.for_base_url(
-                self.websim.base_url, max_bytes=self.studio.max_image_mb * 1024 * 1024
+                self.websim.base_url,
+                max_bytes=self.studio.max_image_mb * 1024 * 1024,
+                timeout=self.websim.timeout,
             )
         return self._fetcher
 
-    async def save_image(self, url: str) -> Path:
-        """Download the image at `url` to a file this server can serve from its own origin."""
-        image = await fetch_websim_image(self.fetcher, url)
+    async def save_image(self, url: str, *, time_left: float | None = None) -> Path:
+        """Download the image at `url` to a file this server can serve from its own origin,
+        within `time_left` seconds (what is left of the call's deadline) if given."""
+        image = await fetch_websim_image(self.fetcher, url, time_left=time_left)
         return self.files.keep(image.data, image.extension)
 
     async def close(self) -> None:
@@ -106,10 +111,12 @@ class Services:
             await self.close()
 
 
-async def fetch_websim_image(fetcher: ImageFetcher, url: str) -> FetchedImage:
+async def fetch_websim_image(
+    fetcher: ImageFetcher, url: str, *, time_left: float | None = None
+) -> FetchedImage:
     """Download the image at `url`, an image URL Websim answered with."""
     try:
-        return await fetcher.fetch(url)
+        return await fetcher.fetch(url, time_left=time_left)
     except InvalidRequestError as error:
         # The URL came from Websim, not from the user: say so, not "cannot be sent".
         raise ResponseFormatError(f"Websim's image URL was refused: {error.problem}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class ImageHandlers:
         download.
         """
         sent = False
+        ends_at = time.monotonic() + self.services.studio.deadline
         try:
             async with tracked(self.services.metrics, "image", caller):
                 prompt = await self._checked(prompt, aspect_ratio, model, caller)
@@ -63,7 +65,8 @@ class ImageHandlers:
                         yield ImageUpdate(capitalised(str(item)) + "…")
                     elif isinstance(item, ImageResponse):
                         yield ImageUpdate("Downloading the image…")
-                        image = await self.services.save_image(item.url)
+                        time_left = ends_at - time.monotonic()
+                        image = await self.services.save_image(item.url, time_left=time_left)
                         image = named(image, image_stem(prompt, aspect_ratio))
             if image is not None:
                 yield ImageUpdate(f"Done: {aspect_ratio}, {model}.", image, prompt)
@@ -91,9 +94,10 @@ class ImageHandlers:
         failure cancels the others and is raised, as `api_generate_image` raises it.
         """
         async with tracked(self.services.metrics, "image", caller):
+            ends_at = time.monotonic() + self.services.studio.deadline
             checked = await self._checked(prompt, aspect_ratio, model, caller, count)
             made = [
-                asyncio.ensure_future(self._made(checked, str(aspect_ratio), str(model)))
+                asyncio.ensure_future(self._made(checked, str(aspect_ratio), str(model), ends_at))
                 for _ in range(count)
             ]
             try:
@@ -102,11 +106,15 @@ class ImageHandlers:
                 for image in made:
                     image.cancel()
 
-    async def _made(self, prompt: str, aspect_ratio: str, model: str) -> Path:
+    async def _made(self, prompt: str, aspect_ratio: str, model: str, ends_at: float) -> Path:
+        """One image, asked for and downloaded by `ends_at` (on `time.monotonic`'s clock)."""
         response = await self.services.client.generate_image(
-            prompt, aspect_ratio=aspect_ratio, model=model, deadline=self.services.studio.deadline
+            prompt,
+            aspect_ratio=aspect_ratio,
+            model=model,
+            deadline=self.services.studio.deadline,
         )
-        return await self.services.save_image(response.url)
+        return await self.services.save_image(response.url, time_left=ends_at - time.monotonic())
 
     async def _checked(
         self, prompt: object, aspect_ratio: object, model: object, caller: Caller, count: int = 1
