@@ -19,9 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 import pytest
 
 from studio.openai.routes import openai_routes
+from studio.server.memory import RELEASE_INTERVAL
 from studio.services.config import StudioSettings
 from studio.services.shared import Services
 from tests.app_process import (
@@ -306,3 +308,30 @@ async def test_every_kind_of_image_websim_may_send_is_served_as_itself(
     assert response.status_code == 200
     assert response.headers["content-type"] == media_type
     assert response.content == b"the image's bytes"
+
+
+# -- memory that refusals give back ----------------------------------------------------------------
+
+
+def test_refused_bodies_are_given_back_once_the_requests_end(app: RunningApp) -> None:
+    """20 refused 8 MiB `/v1` requests and 10 refused 7 MiB Gradio calls (230 MB sent) leave
+    the app's memory where it was, once its release interval has passed."""
+    process = psutil.Process(app.process.pid)
+    post(app.url, "/v1/chat/completions", b"{}")  # warm: the route's first call
+    before = process.memory_info().rss
+    bad_role = [
+        {"role": "user", "content": "x" * (8 * MiB - 200)},
+        {"role": "bogus", "content": "a"},
+    ]
+    body = json.dumps({"messages": bad_role}).encode()
+    for _ in range(20):
+        assert post(app.url, "/v1/chat/completions", body)[0] == 400
+    history = [{"role": "user", "content": "x" * (7 * MiB)}, {"role": "bogus", "content": "a"}]
+    for _ in range(10):
+        assert call(app.url, "chat", ["hi", history, "gemini-1.5-pro", ""]).startswith("error:")
+    deadline = time.monotonic() + RELEASE_INTERVAL + 5
+    kept = process.memory_info().rss - before
+    while kept > 60 * MiB and time.monotonic() < deadline:
+        time.sleep(0.5)
+        kept = process.memory_info().rss - before
+    assert kept <= 60 * MiB, f"{kept / MiB:.0f} MB kept"

@@ -17,7 +17,6 @@ included, and is called often can be one of the edge's `surfaces` instead, as /v
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -30,12 +29,14 @@ from fastapi import FastAPI
 from ..mcp import McpCallers
 from ..openai.routes import openai_routes
 from ..services.shared import Services
+from . import memory
 from .edge import Edge
 from .gradio_hardening import (
     cancel_events_of_departed_clients,
     end_event,
     fill_in_api_defaults,
     forget_finished_sessions,
+    keep_no_copies_of_inputs,
     refuse_unknown_events,
 )
 from .health import health_routes
@@ -48,10 +49,6 @@ STATE_SESSIONS = 500
 TIDY_INTERVAL = 60.0
 # Seconds a stopping server gives streams and calls in flight before it cancels them.
 GRACEFUL_SHUTDOWN = 5
-# Allocations between young collections (Python's default is 700). A call in flight holds some
-# two hundred objects for as long as Websim takes; at 700 a burst of 1,024 calls promoted them by
-# the thousand and set off two full collections mid-burst, at 10,000 none.
-YOUNG_COLLECTION = 10_000
 
 
 def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
@@ -64,17 +61,15 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with services.lifespan(app):
-            # What is built by now (Gradio, the page, FastAPI) lives as long as the process.
-            # Frozen out of the collector's sight, a full collection during a burst of calls
-            # walks only their objects: measured at 1,024 calls at once, 0.43 s of collecting
-            # became 0.10 s.
-            gc.freeze()
-            gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
+            # What is built by now lives as long as the process (see studio.server.memory).
+            memory.settle()
             tidying = asyncio.create_task(forget_finished_sessions(demo, TIDY_INTERVAL))
+            releasing = asyncio.create_task(memory.give_back())
             try:
                 yield
             finally:
                 tidying.cancel()
+                releasing.cancel()
 
     app = FastAPI(
         title="Websim Studio",
@@ -111,6 +106,7 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     cancel_events_of_departed_clients(demo)
     fill_in_api_defaults(demo)
     refuse_unknown_events()
+    keep_no_copies_of_inputs(demo)
     return Edge(
         McpCallers(app, partial(end_event, demo)) if settings.mcp else app,
         settings=settings,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import OrderedDict
 from typing import Any
 
 import gradio as gr
@@ -67,6 +68,28 @@ async def forget_finished_sessions(demo: gr.Blocks, interval: float) -> None:
         pending = demo._queue.pending_event_ids_session
         for session in [session for session, events in pending.items() if not events]:
             pending.pop(session, None)
+
+
+def keep_no_copies_of_inputs(demo: gr.Blocks) -> None:
+    """Stop Gradio keeping a copy of every value an event was given in the session it ran in.
+
+    Gradio writes each input into its session's config (`SessionState.config_values`), for
+    deep links, which this page has none of. So every API call's history, refused or not, stayed
+    in memory as long as its session: 30 refused 7 MiB `/chat` calls kept some 300 MB. Call it
+    once the page is mounted: the sessions are those of the app's own state holder.
+    """
+
+    class Sessions(OrderedDict[str, Any]):
+        def __setitem__(self, session_id: str, session: Any) -> None:
+            session._update_value_in_config = _keep_nothing
+            super().__setitem__(session_id, session)
+
+    holder = demo.state_holder
+    holder.session_data = Sessions(holder.session_data)
+
+
+def _keep_nothing(key: int, value: Any) -> None:
+    """What a session does with a copy of an event's input: nothing."""
 
 
 def refuse_unknown_events() -> None:
