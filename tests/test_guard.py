@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from typing import Any
 
@@ -360,6 +361,33 @@ async def test_a_call_held_for_a_trial_is_held_no_longer_than_it_may_wait() -> N
     assert caught.value.retry_after == TRIAL_RETRY_AFTER
 
 
+def test_one_guard_serves_calls_on_several_event_loops(clock: Clock) -> None:
+    """As when the g4f provider's synchronous calls run on a loop of their own, in a thread."""
+    guard = UpstreamGuard(clock=clock)
+    guard.record(429, retry_after=1)
+    clock.advance(1)
+    trying, answered = threading.Event(), threading.Event()
+
+    async def trial() -> None:
+        turn = await enter(guard)
+        trying.set()
+        await asyncio.to_thread(answered.wait, 5)
+        turn.record(200)
+
+    thread = threading.Thread(target=asyncio.run, args=(trial(),))
+    thread.start()
+    assert trying.wait(5)
+
+    async def held_on_this_loop() -> None:
+        held = asyncio.ensure_future(enter(guard))
+        assert not await settled(held)
+        answered.set()  # the other loop's trial is answered: this loop's call is woken
+        await asyncio.wait_for(held, 5)
+
+    asyncio.run(held_on_this_loop())
+    thread.join(5)
+
+
 @pytest.mark.parametrize(
     "arguments",
     [{"refusals_to_pause": 0}, {"refusal_pause": 0}, {"max_pause": -1}, {"max_wait": -1}],
@@ -549,6 +577,24 @@ async def test_a_trial_whose_caller_hangs_up_lets_the_next_call_try_at_once(
         assert await held == ANSWER
         assert time.perf_counter() - hung_up < 0.5
     assert len(emulator.requests) == 3
+
+
+async def test_a_trial_that_fails_on_the_connection_lets_the_next_call_try_at_once() -> None:
+    # Every request is answered (or cut) after 0.3 s.
+    async with Emulator(latency=0.3) as emulator:
+        emulator.script("chat", Fault.status(429, retry_after_ms="400"), Fault.disconnect())
+        guard = UpstreamGuard()
+        async with WebsimClient(emulator.base_url, guard=guard) as client:
+            with pytest.raises(RateLimitError):  # 0.3 s + 0.4 s do not fit in its deadline
+                await client.chat(HELLO, deadline=0.5)
+            await wait_until(lambda: not guard.state().paused)
+            trial = asyncio.ensure_future(client.chat(HELLO))  # its connection will be cut
+            await wait_until(lambda: emulator.in_flight == 1)
+            took, reply = await timed(client.chat(HELLO, deadline=5))
+            assert reply == ANSWER
+            # Held for the trial's 0.3 s, then its own 0.3 s: not the trial's backoff and retry.
+            assert took < 0.3 + 0.3 + 0.25, took
+            assert await trial == ANSWER
 
 
 async def test_an_attacker_who_cancels_every_trial_cannot_keep_a_victim_out(
