@@ -14,7 +14,8 @@ are this process. It measures:
    enough for one, and after SIGTERM.
 3. Websim's 429s: `WebsimClient` in this process against an in-process emulator that answers
    every chat request with 429 and `Retry-After: 2` for a storm of a few seconds, while users call
-   in a loop; with one shared `UpstreamGuard` and, as the baseline, with none.
+   in a loop; with one shared `UpstreamGuard` and, as the baseline, with none. (`bench/guard.py`
+   measures the guard against a caller who hangs up on every try, and against everyday 429s.)
 
 Every figure is compared with a baseline from the same run (the idle app, the cap, the client
 without a guard). This script reports; it is not a test: a missed target still exits 0. Only a
@@ -85,7 +86,10 @@ SESSIONS_TARGET = 100 * MiB
 # The disk run's cap, in whole MB as WEBSIM_STUDIO_FILES_MB takes it (1 is the least it accepts).
 FILES_MB = 1
 # What Websim answers every chat request with during the storm.
-STORM_FAULT = Fault.status(429, retry_after="2")
+STORM_WAIT = 2.0
+STORM_FAULT = Fault.status(429, retry_after=f"{STORM_WAIT:g}")
+# A call the guard holds is held for the wait, then for the answer to the call trying first.
+HELD_FAIL_TARGET = STORM_WAIT + 0.5
 # A user calls again about this long after an answer or a failure.
 THINK_SECONDS = 1.0
 
@@ -789,14 +793,16 @@ async def storms(plan: Plan) -> list[StormRun]:
 def print_storm(runs: Sequence[StormRun], plan: Plan) -> None:
     print("\n## Websim's 429s: the upstream guard under a storm\n")
     print(
-        f"In this process: the emulator answers every chat request with 429 and `Retry-After: 2` "
+        "In this process: the emulator answers every chat request with 429 and "
+        f"`Retry-After: {STORM_WAIT:g}` "
         f"for {plan.storm_seconds:g} s, then normally. {plan.storm_users} users share one "
         f"`WebsimClient` (3 retries, waiting as Websim asks) and call in a loop for "
         f"{plan.storm_seconds + plan.after_storm:g} s; a call still running then is let finish. "
         "Users calling independently start within their first second and call again 0.5 to "
         f"1.5 s after each answer or failure; users in step all call at once every "
-        f"{THINK_SECONDS:g} s. The baseline is the same client without a guard; all four runs "
-        "go at once, each with an emulator of its own.\n"
+        f"{THINK_SECONDS:g} s. The guard holds a call through the wait, unsent, and refuses it "
+        "when the call trying first is told to wait again. The baseline is the same client "
+        "without a guard; all four runs go at once, each with an emulator of its own.\n"
     )
     print(
         "| client | users call | users | requests to Websim in the storm (429s) | "
@@ -831,14 +837,14 @@ def storm_targets(runs: Sequence[StormRun]) -> list[tuple[str, str, str, bool]]:
             )
         )
     held = [seconds for run in runs if run.guarded for seconds in run.failed]
-    fail_fast = statistics.median(held) if held else float("nan")
+    held_for = statistics.median(held) if held else float("nan")
     unguarded = [seconds for run in runs if not run.guarded for seconds in run.failed]
     goals.append(
         (
-            "with the guard, a failing call fails at once (median)",
-            f"{fail_fast:.3f} s (no guard: {_median(unguarded)} s)",
-            "< 0.1 s",
-            fail_fast < 0.1,
+            "with the guard, a failing call fails within Websim's wait and one answer (median)",
+            f"{held_for:.3f} s (no guard: {_median(unguarded)} s)",
+            f"< {HELD_FAIL_TARGET:g} s",
+            held_for < HELD_FAIL_TARGET,
         )
     )
     return goals

@@ -405,26 +405,43 @@ async def test_a_call_past_its_deadline_ends_with_the_deadline_in_words(
 # -- the upstream guard and a full queue ----------------------------------------------------
 
 
-async def test_while_websim_asks_to_wait_other_callers_hear_so_at_once(
+async def test_while_websim_asks_to_wait_other_callers_are_held_or_told_how_long_is_left(
     hanging_upstream: Emulator, tmp_path: Path
 ) -> None:
-    hanging_upstream.script("chat", Fault.status(429, retry_after="3"))
+    hanging_upstream.script("chat", Fault.status(429, retry_after="2"))
     with app_on(hanging_upstream.base_url, tmp_path / "app.log") as running:
         hi = ["hi", [], "gemini-1.5-pro", ""]
         probe = asyncio.create_task(asyncio.to_thread(call, running.url, "chat", hi))
         await wait_until(lambda: len(hanging_upstream.requests) == 1, 10)
-        started = time.monotonic()
-        others = await asyncio.gather(
-            *[asyncio.to_thread(call, running.url, "chat", hi) for _ in range(5)]
-        )
-        others_took = time.monotonic() - started
+        others = [
+            asyncio.create_task(asyncio.to_thread(call, running.url, "chat", hi)) for _ in range(5)
+        ]
+        await asyncio.sleep(1)
         with LOCAL.open(running.url + "readyz", timeout=5) as response:
             ready = json.load(response)
+        sent_during_the_wait = len(hanging_upstream.requests)
         assert (await probe).startswith("complete: Emulator reply")
-    assert all(o.startswith("error: Websim asked this server to wait") for o in others), others
-    assert others_took < 1.5
-    assert len(hanging_upstream.requests) == 2  # the 429, then the probe's retry
+        served = await asyncio.gather(*others)
+
+        # A wait longer than the guard holds anyone (and than the client retries after): the
+        # call told of it gives up, and the others hear at once how long is left.
+        hanging_upstream.script("chat", Fault.status(429, retry_after="90"))
+        gave_up = await asyncio.to_thread(call, running.url, "chat", hi)
+        assert gave_up.startswith("error: Websim answered 429"), gave_up
+        started = time.monotonic()
+        told = await asyncio.gather(
+            *[asyncio.to_thread(call, running.url, "chat", hi) for _ in range(3)]
+        )
+        told_in = time.monotonic() - started
     assert ready["upstream"]["paused"] is True and ready["upstream"]["status"] == 429
+    assert sent_during_the_wait == 1  # the five were held, unsent
+    assert all(o.startswith("complete: Emulator reply") for o in served), served
+    assert len(hanging_upstream.requests) == 2 + 5 + 1  # the probe's retry, the five, the 429
+    assert all(
+        o.startswith("error: Websim asked this server to wait") and "another 90 s" in o
+        for o in told
+    ), told
+    assert told_in < 1.5
 
 
 def test_a_full_queue_says_so_in_words(clean_upstream: EmulatorProcess, tmp_path: Path) -> None:

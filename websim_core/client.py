@@ -25,7 +25,7 @@ from .errors import (
     WebsimError,
     WebsimTimeoutError,
 )
-from .guard import UpstreamGuard
+from .guard import Admission, UpstreamGuard
 from .headers import build_headers
 from .progress import Progress, ProgressCallback, stream_progress
 from .replies import ImageResponse, describe_error_body, parse_chat_reply, parse_image_reply
@@ -269,19 +269,23 @@ class WebsimClient:
         policy = self.retry_policy
         probe: object | None = None  # the guard's token, when this call's 429 paused it
         for attempt in range(1, policy.attempts + 1):
-            self._check_guard(kind, attempt, probe)
-            if on_progress is not None:
-                on_progress(Progress("sending", attempt, policy.attempts))
-            time_limit, cut_to_deadline = self._attempt_timeout, None
-            if give_up_at is not None:
-                # Never 0: aiohttp reads a total of 0 as "no timeout at all".
-                remaining = max(give_up_at - loop.time(), 0.001)
-                if remaining < self.settings.timeout:
-                    time_limit = aiohttp.ClientTimeout(total=remaining)
-                    cut_to_deadline = deadline
-            started = loop.time()
-            outcome = await self._attempt(session, kind, body, time_limit, cut_to_deadline)
-            probe = self._record_reply(outcome)
+            try:
+                async with self._admission(probe, self._wait_left(give_up_at)) as turn:
+                    if on_progress is not None:
+                        on_progress(Progress("sending", attempt, policy.attempts))
+                    time_limit, cut_to_deadline = self._attempt_timeout, None
+                    if give_up_at is not None:
+                        # Never 0: aiohttp reads a total of 0 as "no timeout at all".
+                        remaining = max(give_up_at - loop.time(), 0.001)
+                        if remaining < self.settings.timeout:
+                            time_limit = aiohttp.ClientTimeout(total=remaining)
+                            cut_to_deadline = deadline
+                    started = loop.time()
+                    outcome = await self._attempt(session, kind, body, time_limit, cut_to_deadline)
+                    probe = _record_reply(turn, outcome)
+            except UpstreamPausedError:
+                self._observe(kind, attempt, "paused", 0, None)
+                raise
             if isinstance(outcome, _Reply):
                 try:
                     result = parse(outcome)
@@ -301,8 +305,8 @@ class WebsimClient:
                 delay = policy.backoff(attempt - 1)
             if give_up_at is not None and loop.time() + delay >= give_up_at:
                 raise failure.error(attempts=attempt, deadline=deadline)
-            # Checked before the wait too: a call the guard holds back hears so now, not after it.
-            self._check_guard(kind, attempt + 1, probe)
+            # Checked before the wait too: a call the guard would refuse hears so now, not after it.
+            self._check_guard(kind, attempt + 1, probe, self._wait_left(give_up_at))
             if on_progress is not None:
                 on_progress(
                     Progress("retrying", attempt + 1, policy.attempts, delay, failure.reason)
@@ -310,25 +314,27 @@ class WebsimClient:
             await _sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _check_guard(self, kind: Kind, attempt: int, probe: object | None) -> None:
-        """Raise `UpstreamPausedError` if the guard holds attempt number `attempt` back."""
+    def _admission(self, probe: object | None, wait: float) -> Admission | _Unguarded:
+        """This attempt's turn: the guard may hold it up to `wait` seconds, or refuse it."""
+        if self.guard is None:
+            return _UNGUARDED
+        return self.guard.admission(probe, wait=wait)
+
+    def _wait_left(self, give_up_at: float | None) -> float:
+        """How long the guard may hold a call: what is left of its deadline, or one timeout."""
+        if give_up_at is None:
+            return self.settings.timeout
+        return give_up_at - asyncio.get_running_loop().time()
+
+    def _check_guard(self, kind: Kind, attempt: int, probe: object | None, wait: float) -> None:
+        """Raise `UpstreamPausedError` if the guard would refuse attempt number `attempt`."""
         if self.guard is None:
             return
         try:
-            self.guard.check(probe)
+            self.guard.check(probe, wait=wait)
         except UpstreamPausedError:
             self._observe(kind, attempt, "paused", 0, None)
             raise
-
-    def _record_reply(self, outcome: _Reply | _Failure) -> object | None:
-        """Tell the guard about a reply's status; its token if this reply paused it."""
-        if self.guard is None or not outcome.status:
-            return None
-        if isinstance(outcome, _Reply):
-            return self.guard.record(outcome.status)
-        return self.guard.record(
-            outcome.status, detail=outcome.detail, retry_after=outcome.retry_after
-        )
 
     def _observe(
         self, kind: Kind, attempt: int, outcome: Outcome, status: int, started: float | None
@@ -397,6 +403,34 @@ class WebsimClient:
                 error_type=WebsimConnectionError,
                 outcome="connection_error",
             )
+
+
+class _Unguarded:
+    """The turn of a call made by a client without a guard: always given, and told nothing."""
+
+    async def __aenter__(self) -> _Unguarded:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def record(
+        self, status: int, *, detail: str = "", retry_after: float | None = None
+    ) -> object | None:
+        return None
+
+
+_UNGUARDED = _Unguarded()
+
+
+def _record_reply(turn: Admission | _Unguarded, outcome: _Reply | _Failure) -> object | None:
+    """Tell the guard about a reply's status; its token if this reply paused it. An attempt
+    that got no reply records nothing: leaving its turn says so."""
+    if not outcome.status:
+        return None
+    if isinstance(outcome, _Reply):
+        return turn.record(outcome.status)
+    return turn.record(outcome.status, detail=outcome.detail, retry_after=outcome.retry_after)
 
 
 @dataclass(frozen=True)
