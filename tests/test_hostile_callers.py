@@ -25,6 +25,7 @@ import pytest
 from studio.openai.routes import openai_routes
 from studio.server.memory import RELEASE_INTERVAL
 from studio.services.config import StudioSettings
+from studio.services.rate_limit import REFUSALS_PER_MINUTE
 from studio.services.shared import Services
 from tests.app_process import (
     PROJECT_ROOT,
@@ -335,3 +336,31 @@ def test_refused_bodies_are_given_back_once_the_requests_end(app: RunningApp) ->
         time.sleep(0.5)
         kept = process.memory_info().rss - before
     assert kept <= 60 * MiB, f"{kept / MiB:.0f} MB kept"
+
+
+# -- refused input costs the sender ---------------------------------------------------------------
+
+
+def test_a_client_that_spends_its_refusal_budget_is_refused_before_its_body_is_read(
+    upstream: EmulatorProcess, tmp_path: Path
+) -> None:
+    bad = json.dumps({"messages": [{"role": "bogus", "content": "a"}]}).encode()
+    with app_on(upstream.url, tmp_path / "app.log", WEBSIM_STUDIO_REQUESTS_PER_MINUTE="20") as app:
+        for _ in range(REFUSALS_PER_MINUTE):
+            assert post(app.url, "/v1/chat/completions", bad)[0] == 400
+        status, text = post(app.url, "/v1/chat/completions", bad)
+        assert status == 429
+        assert "requests that could not be sent" in json.loads(text)["error"]["message"]
+        # Its next body, 8 MiB declared and never sent, is not waited for: the answer is at once.
+        parts = urlsplit(app.url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as raw:
+            raw.sendall(
+                b"POST /gradio_api/call/chat HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 8000000\r\n\r\n"
+            )
+            started = time.monotonic()
+            answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 429") and time.monotonic() - started < 2
+        assert b"retry-after" in answer.lower()
+        # Reading stays open to it: the budget guards only what is parsed.
+        assert get(app.url, "/healthz")[0] == 200

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from websim_core import ASPECT_RATIOS, InvalidRequestError, WebsimClient
 from websim_core.validation import (
+    MAX_MESSAGES,
+    MAX_PARTS,
     MAX_PROMPT_CHARS,
     MAX_REQUEST_BYTES,
     check_request_size,
@@ -80,6 +82,21 @@ def test_bad_messages_name_the_field(messages: Any, field: str, words: str) -> N
     assert caught.value.field == field
     assert str(caught.value).startswith(f"{field}: ")
     assert words in str(caught.value)
+
+
+def test_too_many_messages_or_parts_are_refused_before_any_is_looked_at() -> None:
+    # Each one wrong, so that a walk would name one of them instead.
+    messages: list[Any] = [{"role": "bogus"}] * (MAX_MESSAGES + 1)
+    with pytest.raises(InvalidRequestError) as refused:
+        validate_messages(messages, field="history")
+    assert refused.value.field == "history"
+    assert f"holds {MAX_MESSAGES + 1:,} messages; at most {MAX_MESSAGES:,}" in refused.value.problem
+    parts = [{"type": "bogus"}] * (MAX_PARTS + 1)
+    with pytest.raises(InvalidRequestError) as refused:
+        validate_messages([{"role": "user", "content": parts}])
+    assert refused.value.field == "messages[0].content"
+    assert f"at most {MAX_PARTS} fit" in refused.value.problem
+    validate_messages([{"role": "user", "content": "hi"}] * MAX_MESSAGES)  # the most is fine
 
 
 def test_good_messages_pass_through_unchanged() -> None:

@@ -25,6 +25,10 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_PROMPT_CHARS = 4000
 # How much of a refused value a refusal quotes.
 QUOTED_CHARS = 40
+# Counted before anything walks them: a few bytes each, 8 MiB holds 250,000 messages, which cost
+# the server's loop most of a second to walk however they end.
+MAX_MESSAGES = 1000
+MAX_PARTS = 100
 _IMAGE_URL_PREFIXES = ("data:image/", "https://", "http://")
 # A lone surrogate (from a broken paste or a JavaScript string cut mid-emoji) has no UTF-8 form.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -43,6 +47,7 @@ def validate_messages(messages: object, *, field: str = "messages") -> list[Mess
         raise InvalidRequestError(field, "must be a list of {role, content} messages")
     if not messages:
         raise InvalidRequestError(field, "must hold at least one message")
+    check_count(messages, field)
     for index, message in enumerate(messages):
         where = f"{field}[{index}]"
         if not isinstance(message, Mapping):
@@ -54,6 +59,16 @@ def validate_messages(messages: object, *, field: str = "messages") -> list[Mess
             )
         _check_content(message.get("content"), f"{where}.content")
     return list(messages)
+
+
+def check_count(messages: Sequence[object], field: str = "messages") -> None:
+    """Refuse more messages than one request may hold, before any of them is looked at."""
+    if len(messages) > MAX_MESSAGES:
+        raise InvalidRequestError(
+            field,
+            f"holds {len(messages):,} messages; at most {MAX_MESSAGES:,} fit in one request, "
+            "so start a new conversation or send fewer",
+        )
 
 
 def check_text(text: str, field: str) -> None:
@@ -74,6 +89,8 @@ def _check_content(content: object, field: str) -> None:
         return
     if not isinstance(content, Sequence) or isinstance(content, bytes):
         raise InvalidRequestError(field, "must be text or a list of text and image_url parts")
+    if len(content) > MAX_PARTS:
+        raise InvalidRequestError(field, f"holds {len(content):,} parts; at most {MAX_PARTS} fit")
     says_something = False
     for index, part in enumerate(content):
         part_field = f"{field}[{index}]"

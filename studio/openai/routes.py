@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from websim_core import WebsimError
+from websim_core import InvalidRequestError, WebsimError
 from websim_core.catalog import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL
 from websim_core.image_fetch import EXTENSIONS
 
@@ -141,6 +141,15 @@ def openai_routes(services: Services) -> OpenAIRoutes:
     def refusal(error: WebsimError | ClientRateLimitError) -> Refusal:
         return refusal_for(error, services.websim.base_url)
 
+    async def read(caller: Caller, parse: Callable[[Any], T], raw: Any) -> T:
+        """`parse(raw)`: a request in OpenAI's shape. A refusal here, before any turn, counts
+        against the caller's refusal budget as the turns count theirs."""
+        try:
+            return parse(raw)
+        except InvalidRequestError:
+            await services.limiter.refused(caller.key)
+            raise
+
     async def answered(
         request: Request, respond: Callable[[Caller, Any], Awaitable[Response]]
     ) -> Response:
@@ -153,7 +162,7 @@ def openai_routes(services: Services) -> OpenAIRoutes:
                 raise refusal_for_status(
                     415, "Send the body as JSON, with 'Content-Type: application/json'."
                 )
-            body = parse_body(await _body(request))
+            body = await read(caller, parse_body, await _body(request))
             return await respond(caller, body)
         except (ClientRateLimitError, WebsimError, Refusal, ClientGone) as error:
             # The error's traceback holds the frames that held the request's body, and the
@@ -174,7 +183,7 @@ def openai_routes(services: Services) -> OpenAIRoutes:
 
     async def chat_completions(request: Request) -> Response:
         async def respond(caller: Caller, body: Any) -> Response:
-            asked = chat_request(body)
+            asked = await read(caller, chat_request, body)
             model = asked.model if isinstance(asked.model, str) else DEFAULT_CHAT_MODEL
             reply = asyncio.ensure_future(
                 chat.api_completion(asked.messages, asked.model, caller, json_mode=asked.json_mode)
@@ -198,7 +207,7 @@ def openai_routes(services: Services) -> OpenAIRoutes:
 
     async def images_generations(request: Request) -> Response:
         async def respond(caller: Caller, body: Any) -> Response:
-            asked = image_request(body)
+            asked = await read(caller, image_request, body)
             model = asked.model if asked.model is not None else DEFAULT_IMAGE_MODEL
             every = asyncio.ensure_future(
                 images.api_generate_images(asked.prompt, asked.aspect_ratio, model, caller, asked.n)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from websim_core import InvalidRequestError
 from websim_core.catalog import ASPECT_RATIOS, CHAT_MODELS, IMAGE_MODELS
+from websim_core.validation import MAX_PARTS, check_count
 
 MAX_IMAGES = 4
 MAX_STOP_SEQUENCES = 4
@@ -111,6 +112,7 @@ def websim_messages(messages: object) -> object:
     `detail`) are dropped. Anything of another shape is passed on for validation to name."""
     if not isinstance(messages, list):
         return messages
+    check_count(messages)
     converted: list[object] = []
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
@@ -124,7 +126,8 @@ def websim_messages(messages: object) -> object:
         ):
             raise InvalidRequestError(f"messages[{index}]", TOOLS)
         content = message.get("content")
-        if isinstance(content, list):
+        if isinstance(content, list) and len(content) <= MAX_PARTS:
+            # A longer list is left for validation to refuse, unwalked.
             content = [_websim_part(part) for part in content]
         converted.append({"role": "system" if role == "developer" else role, "content": content})
     return converted

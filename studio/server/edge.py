@@ -30,7 +30,12 @@ from ..services.config import StudioSettings
 from ..services.identity import client_address, limit_key
 from ..services.logs import loggable
 from ..services.metrics import Metrics
-from ..services.rate_limit import ClientLimiter, ClientRateLimitError
+from ..services.rate_limit import (
+    REFUSALS_PER_MINUTE,
+    ClientLimiter,
+    ClientRateLimitError,
+    describe_wait,
+)
 from ..turns.calls import CallNotes, call_notes
 
 log = logging.getLogger("websim_studio.http")
@@ -44,6 +49,9 @@ BUSY = (
 )
 # Gradio answers 503 to a join when its queue is full; these are the routes that join.
 _JOINS = ("queue_join", "call")
+# The routes whose bodies are parsed and checked: a client that has spent its refusal budget is
+# refused there before its body is read.
+_PARSED = ("v1", "queue_join", "call", "run")
 SHAPE_HINT = (
     'Send JSON such as {"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
 )
@@ -169,6 +177,15 @@ class Edge:
             self.metrics.limit_refusals.labels("body_size").inc()
             # The body is not read: the connection cannot carry another request.
             return 413, too_large(length, limit), [(b"connection", b"close")]
+        if route in _PARSED and scope["method"] == "POST":
+            spent = await self.limiter.refusals_wait(limit_key(client))
+            if spent:
+                self.metrics.limit_refusals.labels("refusals").inc()
+                sentence = describe_wait(
+                    spent, REFUSALS_PER_MINUTE, "requests that could not be sent"
+                )
+                retry = str(math.ceil(spent)).encode()
+                return 429, sentence, [(b"connection", b"close"), (b"retry-after", retry)]
         if route == "upload" and scope["method"] == "POST":
             try:
                 await self.limiter.hit(limit_key(client), "uploads")

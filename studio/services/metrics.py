@@ -60,7 +60,7 @@ class Metrics:
         self.limit_refusals = Counter(
             "websim_studio_limit_refusals",
             "Requests refused by a limit before reaching Websim: per-client requests or "
-            "uploads, body size, busy queue.",
+            "uploads, body size, busy queue, a spent refusal budget.",
             ["limit"],
             registry=r,
         )

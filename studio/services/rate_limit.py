@@ -21,6 +21,14 @@ log = logging.getLogger("websim_studio.limits")
 
 # Attaching images takes an upload each before the message is sent: allow a few per message.
 UPLOADS_PER_REQUEST = 4
+# Requests a client may have refused for their input in any minute; past it, its next requests
+# to the routes that parse a body are refused before the body is read. A person fixing a typo
+# never gets near it; a script sending 8 MiB bodies of 250,000 messages, each costing the
+# server's loop most of a second to refuse, is stopped after this many.
+REFUSALS_PER_MINUTE = 30
+# Clients refused lately, remembered on this replica: only theirs is the budget looked up for,
+# so that everyone else's requests cost no lookup. Past this many the memory starts over.
+REMEMBERED_REFUSALS = 4096
 
 
 class ClientRateLimitError(Exception):
@@ -50,7 +58,9 @@ class ClientLimiter:
             "uploads": RateLimitItemPerMinute(
                 max(per_minute, 1) * UPLOADS_PER_REQUEST, namespace="websim-studio"
             ),
+            "refusals": RateLimitItemPerMinute(REFUSALS_PER_MINUTE, namespace="websim-studio"),
         }
+        self._refused_at: dict[str, float] = {}
 
     async def hit(self, client: str, what: str = "requests", *, cost: int = 1) -> None:
         """Count `cost` of `what` for `client` (all of them or none), or raise
@@ -72,6 +82,35 @@ class ClientLimiter:
             return
         wait = stats.reset_time - time.time()
         raise ClientRateLimitError(wait, item.amount, what, asked=cost, left=stats.remaining)
+
+    async def refused(self, client: str) -> None:
+        """Count a request refused for its input against `client`'s refusal budget."""
+        if self.per_minute <= 0:
+            return
+        if len(self._refused_at) >= REMEMBERED_REFUSALS:
+            self._refused_at.clear()
+        self._refused_at[client] = time.monotonic()
+        try:
+            await self._limiter.hit(self._items["refusals"], "refusals", client)
+        except Exception as error:
+            log.warning("rate limit storage unavailable, refusal not counted: %s", error)
+
+    async def refusals_wait(self, client: str) -> float:
+        """Seconds until `client`, having spent its refusal budget, may send again; 0 if now."""
+        refused_at = self._refused_at.get(client)
+        if refused_at is None:
+            return 0.0
+        if time.monotonic() - refused_at > 60:
+            self._refused_at.pop(client, None)
+            return 0.0
+        item = self._items["refusals"]
+        try:
+            if await self._limiter.test(item, "refusals", client):
+                return 0.0
+            stats = await self._limiter.get_window_stats(item, "refusals", client)
+        except Exception:
+            return 0.0  # as `hit`: an outage of the shared counter lets requests through
+        return max(1.0, stats.reset_time - time.time())
 
     async def ready(self) -> bool:
         """Whether the storage answers (always, in memory)."""

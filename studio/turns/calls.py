@@ -22,8 +22,8 @@ from websim_core.errors import UpstreamPausedError
 
 from ..services.identity import limit_key
 from ..services.logs import loggable
-from ..services.metrics import Metrics
 from ..services.rate_limit import ClientRateLimitError
+from ..services.shared import Services
 
 log = logging.getLogger("websim_studio.calls")
 
@@ -69,11 +69,13 @@ call_notes: ContextVar[CallNotes | None] = ContextVar("websim_studio_call_notes"
 
 
 @asynccontextmanager
-async def tracked(metrics: Metrics, operation: Operation, caller: Caller) -> AsyncIterator[None]:
-    """Count the call in flight, then its outcome and time, and log one line for it.
+async def tracked(services: Services, operation: Operation, caller: Caller) -> AsyncIterator[None]:
+    """Count the call in flight, then its outcome and time, and log one line for it; a call
+    refused for its input counts against the caller's refusal budget too.
 
     The outcome is read from how the block ends; errors pass on unchanged.
     """
+    metrics = services.metrics
     metrics.call_started(operation)
     started = time.perf_counter()
     outcome = "ok"
@@ -89,6 +91,8 @@ async def tracked(metrics: Metrics, operation: Operation, caller: Caller) -> Asy
         metrics.call_ended(operation, caller.surface, outcome, seconds)
         if outcome == "limited":
             metrics.limit_refusals.labels("requests").inc()
+        elif outcome == "refused_input":
+            await services.limiter.refused(caller.key)
         # One line per call; the error's own one-line message, never the user's text.
         line = f"{operation} {caller.surface} {outcome} {seconds * 1000:.0f}ms"
         if problem:

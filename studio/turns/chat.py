@@ -74,7 +74,7 @@ class ChatHandlers:
         if not awaits_reply(history):
             return
         try:
-            async with tracked(self.services.metrics, "chat", caller):
+            async with tracked(self.services, "chat", caller):
                 messages = fold_unanswered(
                     to_websim_messages(history, system_prompt or "", uploads=self.uploads)
                 )
@@ -119,7 +119,7 @@ class ChatHandlers:
         Raises `WebsimError` when Websim fails or the input is unusable (before anything is
         sent), and `ClientRateLimitError` when the caller is over its share.
         """
-        async with tracked(self.services.metrics, "chat", caller):
+        async with tracked(self.services, "chat", caller):
             messages = api_messages(message, history, system_prompt)
             return await self._api_reply(messages, model, caller)
 
@@ -128,7 +128,7 @@ class ChatHandlers:
     ) -> str:
         """One reply to a whole conversation given as Websim takes it, its last turn included
         (the OpenAI-compatible surface); `json_mode` asks for JSON. Raises as `api_chat` does."""
-        async with tracked(self.services.metrics, "chat", caller):
+        async with tracked(self.services, "chat", caller):
             checked = validate_messages(messages)
             return await self._api_reply(checked, model, caller, json_mode=json_mode)
 

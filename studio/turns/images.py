@@ -51,7 +51,7 @@ class ImageHandlers:
         sent = False
         ends_at = time.monotonic() + self.services.studio.deadline
         try:
-            async with tracked(self.services.metrics, "image", caller):
+            async with tracked(self.services, "image", caller):
                 prompt = await self._checked(prompt, aspect_ratio, model, caller)
                 sent = True
                 image: Path | None = None
@@ -93,7 +93,7 @@ class ImageHandlers:
         (a caller 2 short of `count` gets the refusal, and Websim no request). The first
         failure cancels the others and is raised, as `api_generate_image` raises it.
         """
-        async with tracked(self.services.metrics, "image", caller):
+        async with tracked(self.services, "image", caller):
             ends_at = time.monotonic() + self.services.studio.deadline
             checked = await self._checked(prompt, aspect_ratio, model, caller, count)
             made = [
