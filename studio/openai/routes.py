@@ -169,7 +169,7 @@ def openai_routes(services: Services) -> OpenAIRoutes:
             # call's future holds the error: a cycle, which the collector (run seldom, see
             # studio.server.composition) would free only much later. Cut here, the body goes
             # with the reply. (100 refused 8 MiB requests kept 1.5 GB otherwise.)
-            error.__traceback__ = None
+            error.with_traceback(None)
             if isinstance(error, ClientGone):
                 return Response(status_code=499)
             return _refused(error if isinstance(error, Refusal) else refusal(error))
