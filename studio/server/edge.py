@@ -52,6 +52,7 @@ _JOINS = ("queue_join", "call")
 # The routes whose bodies are parsed and checked: a client that has spent its refusal budget is
 # refused there before its body is read.
 _PARSED = ("v1", "queue_join", "call", "run")
+SPENT_BUDGET_PAUSE = 1.0
 SHAPE_HINT = (
     'Send JSON such as {"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
 )
@@ -181,6 +182,10 @@ class Edge:
             spent = await self.limiter.refusals_wait(limit_key(client))
             if spent:
                 self.metrics.limit_refusals.labels("refusals").inc()
+                # Answered after a pause: a script that ignores Retry-After and sends again at
+                # once would otherwise cost the server a connection and a refusal every few
+                # milliseconds. The pause costs a sleeping task; the body stays unread.
+                await asyncio.sleep(SPENT_BUDGET_PAUSE)
                 sentence = describe_wait(
                     spent, REFUSALS_PER_MINUTE, "requests that could not be sent"
                 )
