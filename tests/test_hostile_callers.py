@@ -360,7 +360,8 @@ def test_a_client_that_spends_its_refusal_budget_is_refused_before_its_body_is_r
             )
             started = time.monotonic()
             answer = raw.recv(4096)
-        assert answer.startswith(b"HTTP/1.1 429") and time.monotonic() - started < 2
+        # Answered after the 1 s pause, without waiting for the 8 MB that never come.
+        assert answer.startswith(b"HTTP/1.1 429") and time.monotonic() - started < 4
         assert b"retry-after" in answer.lower()
         # Reading stays open to it: the budget guards only what is parsed.
         assert get(app.url, "/healthz")[0] == 200
