@@ -7,6 +7,7 @@ another client (127.0.0.2: loopback is a whole /8) keeps being answered at once.
 
 from __future__ import annotations
 
+import resource
 import socket
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from studio.server.connections import MIN_BODY_RATE, ConnectionLimits
+from studio.services.config import StudioSettings
 from tests.app_process import EmulatorProcess, RunningApp, emulator_process, running_app
 from websim_core.catalog import DEFAULT_CHAT_MODEL
 from websim_core.emulator import Fault
@@ -79,6 +82,20 @@ def read_until_closed(sock: socket.socket, limit: float) -> bytes:
 def other_client(app: RunningApp) -> httpx.Client:
     transport = httpx.HTTPTransport(local_address=OTHER)
     return httpx.Client(base_url=app.url, transport=transport, timeout=3, trust_env=False)
+
+
+def test_a_body_has_the_time_its_length_needs_and_the_cap_leaves_descriptors_spare() -> None:
+    limits = ConnectionLimits.of(StudioSettings.from_env({"WEBSIM_STUDIO_HEADER_TIMEOUT": "4"}))
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    assert limits.body_timeout(0) == 4
+    assert limits.body_timeout(MIN_BODY_RATE * 10) == 14
+    # Undeclared, or declared past the cap: the time the cap needs, and no more.
+    assert limits.body_timeout(None) == limits.body_timeout(10 * limits.max_body_bytes) < 200
+    assert limits.per_peer == 64 and limits.write_timeout == 30
+    assert limits.total < soft or soft == resource.RLIM_INFINITY
+    chosen = StudioSettings.from_env({"WEBSIM_STUDIO_MAX_CONNECTIONS": "100"})
+    assert ConnectionLimits.of(chosen).total == 100
 
 
 def test_half_sent_requests_are_closed_at_their_deadline_while_others_are_answered(
