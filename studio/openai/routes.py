@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from websim_core import InvalidRequestError, WebsimError
@@ -326,6 +326,8 @@ async def _body(request: Request) -> bytes:
         return await request.body()
     except HTTPException as error:  # the edge's cap on a body without Content-Length
         raise refusal_for_status(error.status_code, str(error.detail)) from None
+    except ClientDisconnect:  # gone before its body was in, or too slow to send it
+        raise ClientGone from None
 
 
 def _is_json(content_type: str) -> bool:

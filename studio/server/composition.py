@@ -30,6 +30,7 @@ from ..mcp import McpCallers
 from ..openai.routes import openai_routes
 from ..services.shared import Services
 from . import memory
+from .connections import guarded_http
 from .edge import Edge
 from .gradio_hardening import (
     cancel_events_of_departed_clients,
@@ -123,6 +124,8 @@ def serve(application: Edge, host: str, port: int) -> None:
         application,
         host=host,
         port=port,
+        # uvicorn's httptools protocol with deadlines for slow clients and caps on connections.
+        http=guarded_http(application.settings),
         # Our edge decides whom to believe about client addresses, not uvicorn's defaults.
         proxy_headers=False,
         forwarded_allow_ips="",

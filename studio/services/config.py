@@ -31,6 +31,16 @@ DEFAULT_FILES_MAX_AGE = 6 * 3600.0
 # addresses (10.x) and append the caller's address to X-Forwarded-For. Peers in the private
 # ranges are therefore trusted to say who they forward for; a public peer never is.
 DEFAULT_TRUSTED_PROXIES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+# Seconds a client has to send a request's headers, from its connection's start or the end of
+# the previous reply: a browser sends them in one packet, so ten seconds is many round trips
+# even on a bad mobile link. The body is given more (see studio.server.connections).
+DEFAULT_HEADER_TIMEOUT = 10.0
+# Seconds a reply may sit unread, its buffer full, before its connection is closed. Streams
+# that are read never wait this long: only a client that reads nothing at all does.
+DEFAULT_WRITE_TIMEOUT = 30.0
+# Connections one peer address may hold open: a browser opens six per host and one stream per
+# tab, so this leaves room for a household or an office behind one address.
+DEFAULT_CONNECTIONS_PER_CLIENT = 64
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -93,6 +103,12 @@ class StudioSettings:
     mcp: bool = True
     # When set, /metrics answers only `Authorization: Bearer <token>`; otherwise anyone.
     metrics_token: str = field(default="", repr=False)
+    # Slow clients: deadlines for receiving a request and for a reply nobody reads, and caps on
+    # open connections (None: from the process's open-files limit; see studio.server.connections).
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    write_timeout: float = DEFAULT_WRITE_TIMEOUT
+    connections_per_client: int = DEFAULT_CONNECTIONS_PER_CLIENT
+    max_connections: int | None = None
 
     @property
     def max_request_bytes(self) -> int:
@@ -128,6 +144,16 @@ class StudioSettings:
             api_keys=_keys(env, "WEBSIM_STUDIO_API_KEYS"),
             mcp=_switch(env, "WEBSIM_STUDIO_MCP", default=True),
             metrics_token=env.get("WEBSIM_STUDIO_METRICS_TOKEN", "").strip(),
+            header_timeout=_number(env, "WEBSIM_STUDIO_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT),
+            write_timeout=_number(env, "WEBSIM_STUDIO_WRITE_TIMEOUT", DEFAULT_WRITE_TIMEOUT),
+            connections_per_client=_whole(
+                env, "WEBSIM_STUDIO_CONNECTIONS_PER_CLIENT", DEFAULT_CONNECTIONS_PER_CLIENT
+            ),
+            max_connections=(
+                _whole(env, "WEBSIM_STUDIO_MAX_CONNECTIONS", 1)
+                if env.get("WEBSIM_STUDIO_MAX_CONNECTIONS", "").strip()
+                else None
+            ),
         )
 
 
