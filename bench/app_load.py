@@ -116,6 +116,9 @@ def studio_app(emulator_url: str, concurrency: int | None = None) -> Iterator[Ap
     settings = {
         # Every user is its own session and calls once, but say it: the limit is not measured.
         "WEBSIM_STUDIO_REQUESTS_PER_MINUTE": "0",
+        # Every user connects from this one address: the per-address connection cap would
+        # count them as one client.
+        "WEBSIM_STUDIO_CONNECTIONS_PER_CLIENT": "100000",
     }
     if concurrency is not None:
         settings["WEBSIM_STUDIO_CONCURRENCY"] = str(concurrency)

@@ -176,6 +176,9 @@ def gradio_chat(app: AppProcess, count: int) -> Run:
 def measure(args: argparse.Namespace) -> None:
     settings = {
         "WEBSIM_STUDIO_REQUESTS_PER_MINUTE": "100000000",
+        # Every caller connects from this one address, which the per-address cap would count
+        # as one client.
+        "WEBSIM_STUDIO_CONNECTIONS_PER_CLIENT": "100000",
         # One pooled connection to Websim per caller waiting, and room in Gradio's queue.
         "WEBSIM_STUDIO_CONCURRENCY": str(max(args.callers, 512)),
         "WEBSIM_STUDIO_QUEUE_SIZE": str(max(args.callers, 512) * 4),
