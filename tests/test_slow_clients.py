@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import resource
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -178,3 +179,44 @@ def reply_left_unread(app: RunningApp, upstream: EmulatorProcess, unread: socket
     received = read_until_closed(unread, 5)
     length = int(received.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
     assert len(received.split(b"\r\n\r\n", 1)[1]) < length
+
+
+def test_behind_a_trusted_proxy_the_cap_follows_the_client_it_names(
+    upstream: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A proxy (here loopback, trusted) connects for everyone: its connections are never
+    capped, but one visitor's requests past the cap are told so while another's go on."""
+    log = tmp_path_factory.mktemp("proxied") / "app.log"
+    with running_app(
+        [],
+        log,
+        WEBSIM_BASE_URL=upstream.url,
+        WEBSIM_STUDIO_SECRET="slow-client-tests",
+        WEBSIM_STUDIO_REQUESTS_PER_MINUTE="0",
+        WEBSIM_STUDIO_TRUSTED_PROXIES="127.0.0.1/32",
+        WEBSIM_STUDIO_CONNECTIONS_PER_CLIENT="3",
+    ) as app:
+        upstream.script("chat", *[Fault.hang(5)] * 3)
+        url = app.url + "v1/chat/completions"
+
+        def as_visitor(visitor: str, timeout: float) -> httpx.Response:
+            headers = {"x-forwarded-for": visitor}
+            return httpx.post(url, json=CHAT, headers=headers, timeout=timeout, trust_env=False)
+
+        held = [threading.Thread(target=as_visitor, args=("198.51.100.7", 15)) for _ in range(3)]
+        for thread in held:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while upstream.in_flight < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert upstream.in_flight == 3
+        fourth = as_visitor("198.51.100.7", 10)
+        assert fourth.status_code == 429
+        assert "requests open to the server" in fourth.json()["error"]["message"]
+        started = time.monotonic()
+        other = as_visitor("203.0.113.9", 10)
+        assert other.status_code == 200 and time.monotonic() - started < 3
+        for thread in held:
+            thread.join(timeout=20)
+        upstream.clear()
+        assert as_visitor("198.51.100.7", 10).status_code == 200  # its requests ended: served

@@ -56,6 +56,10 @@ SPENT_BUDGET_PAUSE = 1.0
 SHAPE_HINT = (
     'Send JSON such as {"data": ["Hello"]}; the page\'s "Use via API" link lists each route.'
 )
+PER_CLIENT = (
+    "This address has {count} requests open to the server, as many as one address may; "
+    "wait for one to finish, then try again."
+)
 # A request still running when the server stops past its grace is answered 503 with this.
 STOPPING = "This server is restarting and could not finish the request; send it again shortly."
 STOPPING_RETRY = 5
@@ -87,6 +91,9 @@ class Edge:
         self.max_upload_bytes = max_upload_bytes + UPLOAD_OVERHEAD
         self.surfaces = dict(surfaces or {})
         self._clients: dict[str, str] = {}
+        # Requests open now per client behind a trusted proxy (by limit key); gone at zero.
+        self._open: dict[str, int] = {}
+        self._per_client = PER_CLIENT.format(count=settings.connections_per_client)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,6 +113,11 @@ class Edge:
         headers.append(id_header)
         peer = (scope.get("client") or ("", 0))[0]
         client = self._client_of(peer, forwarded)
+        # Behind a trusted proxy every visitor shares the proxy's connections, which the
+        # connection caps (studio.server.connections) leave alone: here the cap follows the
+        # client the proxy names, counted by the requests it has open.
+        proxied = client != peer and bool(forwarded)
+        key = limit_key(client) if proxied else ""
         scope = {**scope, "headers": headers, "client": (client, 0), PEER: peer}
         route = route_family(scope["path"])
         status = 0
@@ -122,8 +134,12 @@ class Edge:
         notes = CallNotes(request_id) if surface is not None else None
         if notes is not None:
             call_notes.set(notes)
+        if proxied:
+            self._open[key] = self._open.get(key, 0) + 1
         try:
             refusal = await self._refusal(scope, route, client)
+            if proxied and self._open[key] > self.settings.connections_per_client:
+                refusal = 429, self._per_client, [(b"connection", b"close"), (b"retry-after", b"5")]
             limited = _capped(receive, self._body_limit(route), self.metrics)
             if refusal is not None:
                 await _answer(send_with_id, *refusal, openai=route == "v1")
@@ -139,6 +155,12 @@ class Edge:
             await _stopping(send_with_id, started=status != 0, openai=route == "v1")
             status = status or 503
         finally:
+            if proxied:
+                left = self._open[key] - 1
+                if left:
+                    self._open[key] = left
+                else:
+                    del self._open[key]
             seconds = time.perf_counter() - started
             self.metrics.http_request(route, status or 499, seconds)
             log.info(
