@@ -27,8 +27,11 @@ from typing import Any
 import gradio as gr
 
 from .services.asgi import PEER, ASGIApp, Message, Receive, Scope, Send
+from .services.files import IMAGES_ROUTE, FileStore
 
 MCP_PATH = "/gradio_api/mcp"
+# How Gradio's MCP server introduces an image's address in a tool's result.
+IMAGE_URL = "Image URL: "
 JOIN_PATH = "/gradio_api/queue/join"
 CALLER_HEADER = b"x-websim-studio-caller"
 # A join's answer is `{"event_id": "..."}`; anything longer is not one.
@@ -112,16 +115,45 @@ def _noting_event(send: Send, events: set[str]) -> Send:
     return noting
 
 
-def serve_tools_from(demo: gr.Blocks, host: str, port: int) -> None:
-    """Point Gradio's MCP tool calls at this process, listening on `host`:`port`."""
+def serve_tools_from(demo: gr.Blocks, host: str, port: int, files: FileStore) -> None:
+    """Point Gradio's MCP tool calls at this process, listening on `host`:`port`; the images
+    they answer with are given at their public address among `files`."""
     server: Any = getattr(demo, "mcp_server_obj", None)
     if server is None:
         return
+    server.postprocess_output_data = _public_image_urls(server.postprocess_output_data, files)
     server._local_url = f"http://{_loopback_for(host)}:{port}/"
     # On a Space Gradio would name the tools `<space>_chat`: hosts already keep each server's
     # tools apart, and the names stay the ones the docs give.
     server.tool_prefix = ""
     server.tool_to_endpoint = server.get_tool_to_endpoint()
+
+
+def _public_image_urls(
+    postprocess: Callable[[Any, str], list[Any]], files: FileStore
+) -> Callable[[Any, str], list[Any]]:
+    """Gradio's tool results, each image's address on this server's route for kept images
+    (`IMAGES_ROUTE`) instead of Gradio's file route, whose address names the server's own
+    folders (`/gradio_api/file=/tmp/websim-studio-…/…`)."""
+
+    def postprocessed(data: Any, root_url: str) -> list[Any]:
+        contents = postprocess(data, root_url)
+        outputs = data if isinstance(data, list) else [data]
+        names = iter(
+            files.kept_name(output.get("path") or "")
+            for output in outputs
+            if isinstance(output, dict) and output.get("path")
+        )
+        for item in contents:
+            text = getattr(item, "text", None)
+            if isinstance(text, str) and text.startswith(IMAGE_URL):
+                name = next(names, None)
+                item.text = IMAGE_URL + (
+                    root_url.rstrip("/") + IMAGES_ROUTE + name if name else "not kept here"
+                )
+        return contents
+
+    return postprocessed
 
 
 def _loopback_for(host: str) -> str:

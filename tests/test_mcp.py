@@ -10,11 +10,13 @@ import base64
 import contextlib
 import io
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
@@ -121,6 +123,16 @@ async def test_generate_image_returns_an_image_the_host_can_show(app: RunningApp
     width, height = picture.size
     assert abs(width / height - 16 / 9) < 0.02
     assert images[0].mimeType == f"image/{(picture.format or 'png').lower()}"
+    # Its address is this server's public one for kept images, naming none of its folders.
+    [address] = [
+        item.text.removeprefix("Image URL: ")
+        for item in result.content
+        if isinstance(item, TextContent) and item.text.startswith("Image URL: ")
+    ]
+    assert re.fullmatch(re.escape(app.url) + r"v1/images/files/[0-9a-f]{32}\.png", address)
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+        fetched = await http.get(address)
+    assert fetched.status_code == 200 and fetched.content[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 async def test_bad_input_is_a_tool_error_in_words_and_nothing_is_sent(

@@ -35,6 +35,7 @@ from websim_core.image_fetch import EXTENSIONS
 
 from ..services.asgi import PEER, Receive, Scope, Send
 from ..services.config import StudioSettings
+from ..services.files import IMAGES_ROUTE
 from ..services.identity import trusts
 from ..services.logs import loggable
 from ..services.rate_limit import ClientRateLimitError
@@ -60,7 +61,6 @@ from .wire import (
 # and limit refusals still come with their HTTP status rather than inside a 200 stream.
 KEEP_ALIVE_SECONDS = 2.0
 SURFACE = "openai"
-IMAGES_PATH = "/v1/images/files/"
 # Downloaded images are named by the hash of their content (studio.services.files): unguessable,
 # so they are served without a key, as a browser showing them in a page needs.
 _MEDIA_TYPES = {extension: media_type for media_type, extension in EXTENSIONS.items()}
@@ -118,7 +118,7 @@ class OpenAIRoutes:
         method, path = scope["method"], scope["path"]
         endpoint = self._routes.get((method, path))
         if endpoint is None:
-            image = method == "GET" and path.startswith(IMAGES_PATH)
+            image = method == "GET" and path.startswith(IMAGES_ROUTE)
             endpoint = self._image_file if image else _unknown
         request = Request(scope, receive)
         try:
@@ -219,13 +219,13 @@ def openai_routes(services: Services) -> OpenAIRoutes:
                 data = [{"b64_json": image} for image in encoded]
             else:
                 origin = public_origin(request, services.studio)
-                data = [{"url": origin + IMAGES_PATH + path.name} for path in paths]
+                data = [{"url": origin + IMAGES_ROUTE + path.name} for path in paths]
             return JSONResponse({"created": int(time.time()), "data": data})
 
         return await answered(request, respond)
 
     async def image_file(request: Request) -> Response:
-        name = request.scope["path"].removeprefix(IMAGES_PATH)
+        name = request.scope["path"].removeprefix(IMAGES_ROUTE)
         path = services.files.images / name
         if not _IMAGE_NAME.fullmatch(name) or not path.is_file():
             return _refused(

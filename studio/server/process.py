@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             "a restart of this server."
         )
     application = build_server(demo, services, **page_options())
-    serve_tools_from(demo, args.host, args.port)
+    serve_tools_from(demo, args.host, args.port, services.files)
     serve(application, host=args.host, port=args.port)
 
 

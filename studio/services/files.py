@@ -21,6 +21,9 @@ log = logging.getLogger("websim_studio.files")
 # A sweep walks the folder (a few thousand files at most under the default cap): every 15 s is
 # cheap, and `keep` sweeps at once when its own writes may have crossed the cap.
 SWEEP_INTERVAL = 15.0
+# Where a kept image is served, by its content's name, to anyone who has the name (the /v1
+# routes serve it; the MCP tools' results point there too).
+IMAGES_ROUTE = "/v1/images/files/"
 
 
 class FileStore:
@@ -46,6 +49,18 @@ class FileStore:
     def images(self) -> Path:
         """The folder of downloaded images, named by their content (see `keep`)."""
         return self._images
+
+    def kept_name(self, path: str | Path) -> str | None:
+        """The name the image at `path` is kept under in `images` (its content's), when it is
+        one of them: the file itself, or its download name beside it (studio.turns.images)."""
+        path = Path(path)
+        if path.parent == self._images:
+            name = path.name
+        elif path.parent.parent == self._images:
+            name = path.parent.name + path.suffix
+        else:
+            return None
+        return name if (self._images / name).is_file() else None
 
     @property
     def gradio_cache(self) -> Path:
