@@ -10,13 +10,15 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-def run_quick(script: str) -> subprocess.CompletedProcess[str]:
-    """`bench/<script> --quick`, which must exit 0."""
+def run_quick(
+    script: str, *arguments: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`bench/<script> --quick *arguments`, which must exit 0 within `timeout` seconds."""
     result = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick"],
+        [sys.executable, str(BENCH / script), "--quick", *arguments],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stderr

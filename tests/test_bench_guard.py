@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from .test_bench_public import tables
+from tests.test_bench import run_quick
+from tests.test_bench_public import tables
 
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "guard.py"
 SECTIONS = (
     "## An attacker who hangs up on every try",
     "## Websim's everyday 429s",
@@ -23,15 +20,7 @@ CLIENTS = ["no guard (baseline)", "the guard before", "the guard now"]
 # One round of each scenario, three clients side by side: about 20 s.
 @pytest.mark.timeout(90)
 def test_guard_benchmark_runs_and_prints_its_tables() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=80,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = run_quick("guard.py", "--rounds", "1", timeout=80).stdout
     for section in SECTIONS:
         assert out.count(section) == 1, out
 

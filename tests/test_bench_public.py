@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "public_limits.py"
+from tests.test_bench import run_quick
+
 SECTIONS = (
     "## Memory under hostile requests",
     "## Websim's 429s: the upstream guard under a storm",
@@ -36,15 +34,7 @@ def tables(text: str) -> list[list[list[str]]]:
 # Two apps start and the storm runs its course: longer than the suite's 60 s on a busy machine.
 @pytest.mark.timeout(150)
 def test_public_limits_benchmark_runs_and_prints_its_tables() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=140,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = run_quick("public_limits.py", timeout=140).stdout
     for section in SECTIONS:
         assert out.count(section) == 1, out
     assert "`WEBSIM_STUDIO_REQUESTS_PER_MINUTE=0`" in out  # the lifted limit is said
