@@ -70,15 +70,18 @@ async def test_zero_turns_the_limit_off() -> None:
         await limiter.hit("a")
 
 
-async def test_an_unreachable_storage_lets_requests_through_and_says_it_is_not_ready() -> None:
+async def test_an_unreachable_storage_is_counted_on_this_replica_and_said_to_be_degraded() -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     limiter = ClientLimiter(1, f"redis://127.0.0.1:{port}")
 
-    await limiter.hit("a")
-    await limiter.hit("a")
-    assert await limiter.ready() is False
+    await limiter.hit("a")  # counted in this replica's memory: never let through unlimited
+    with pytest.raises(ClientRateLimitError):
+        await limiter.hit("a")
+    assert limiter.degraded
+    assert await limiter.storage_state() == "degraded"
+    assert await ClientLimiter(1).storage_state() == "ok"
 
 
 @pytest.mark.parametrize(

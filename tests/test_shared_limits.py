@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,8 +20,11 @@ from tests.test_public_server import call
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Debian's redis-server on a free loopback port, keeping nothing on disk."""
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Debian's redis-server on a free loopback port, keeping nothing on disk: its URL and
+    process."""
     server = shutil.which("redis-server")
     if server is None:
         pytest.fail("redis-server is not installed: apt-get install redis-server (.ci/run does)")
@@ -57,9 +63,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("redis-server did not start")
         time.sleep(0.05)
     try:
-        yield f"redis://127.0.0.1:{port}"
+        yield f"redis://127.0.0.1:{port}", process
     finally:
+        process.send_signal(signal.SIGCONT)
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_server: tuple[str, subprocess.Popen[bytes]]) -> str:
+    return redis_server[0]
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +102,34 @@ def test_two_replicas_share_one_allowance_per_client(
     refused = [o for o in outcomes if "You have sent 4 requests in the last minute" in o]
     assert (len(answered), len(refused)) == (4, 2), outcomes
     assert outcomes[:4] == answered  # both replicas counted every one of the first four
+
+
+def test_a_frozen_redis_neither_freezes_calls_nor_lifts_the_limit(
+    redis_server: tuple[str, subprocess.Popen[bytes]], upstream: EmulatorProcess, tmp_path: Path
+) -> None:
+    url, redis = redis_server
+    settings = {
+        "WEBSIM_BASE_URL": upstream.url,
+        "WEBSIM_STUDIO_SECRET": "replicas",
+        "WEBSIM_STUDIO_REQUESTS_PER_MINUTE": "3",
+        "WEBSIM_STUDIO_LIMITS_STORAGE": url,
+    }
+    hi = ["hi", [], "gemini-1.5-pro", ""]
+    with running_app([], tmp_path / "frozen.log", **settings) as app:
+        redis.send_signal(signal.SIGSTOP)
+        try:
+            outcomes = []
+            for _ in range(4):
+                started = time.monotonic()
+                outcomes.append(call(app.url, "chat", hi))
+                assert time.monotonic() - started < 2, outcomes
+            with urllib.request.urlopen(app.url + "readyz", timeout=5) as response:
+                assert response.status == 200
+                assert json.load(response)["limits_storage"] == "degraded"
+        finally:
+            redis.send_signal(signal.SIGCONT)
+        # Counted on the replica meanwhile: the limit held.
+        assert [o.startswith("complete:") for o in outcomes] == [True, True, True, False]
+        assert "You have sent 3 requests in the last minute" in outcomes[3]
+        output = app.output()
+    assert output.count("this replica counts alone until it answers") == 1  # once an outage

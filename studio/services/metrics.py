@@ -94,6 +94,12 @@ class Metrics:
             "1 while the upstream guard holds calls back after Websim's 429 or refusals.",
             registry=r,
         )
+        self.limits_degraded = Gauge(
+            "websim_studio_limits_degraded",
+            "1 while this replica counts per-client limits alone, its shared storage not "
+            "answering.",
+            registry=r,
+        )
         # `labels()` validates its values and takes a lock on every call; the paths that run for
         # every request, call and attempt keep the series they have used instead. Label values
         # come from small fixed sets (see above), so these stay small.

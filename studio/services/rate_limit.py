@@ -3,21 +3,38 @@
 Counted with the `limits` library over a moving 60 s window, keyed by client address (see
 `identity`), never by anything the caller chooses. Counts live in this process by default, or in
 Redis (`WEBSIM_STUDIO_LIMITS_STORAGE=redis://...`) so that replicas share one budget.
+
+Trouble with Redis degrades the limits, it neither freezes calls nor opens the gates: every
+operation on it has `STORAGE_SECONDS`, and while it fails or is slow each replica counts in its
+own memory instead (said once in the log, and by `degraded`), trying Redis again every
+`RETRY_STORAGE_SECONDS` and going back to it once it answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-from typing import cast
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerMinute, WindowStats
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from .logs import loggable
+
 log = logging.getLogger("websim_studio.limits")
+
+T = TypeVar("T")
+
+# The longest one operation on a shared storage may take before this replica counts alone: a
+# frozen Redis would otherwise hold every call (measured: until its client gave up, at 26 s).
+STORAGE_SECONDS = 0.5
+# How often a replica counting alone tries the shared storage again.
+RETRY_STORAGE_SECONDS = 5.0
 
 # Attaching images takes an upload each before the message is sent: allow a few per message.
 UPLOADS_PER_REQUEST = 4
@@ -52,7 +69,16 @@ class ClientLimiter:
     def __init__(self, per_minute: int, storage: str = "memory://") -> None:
         self.per_minute = per_minute
         self._storage = cast(Storage, storage_from_string(_async_uri(storage)))
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._shared = MovingWindowRateLimiter(self._storage)
+        # This replica's own counts, for while the shared storage does not answer.
+        self._own = (
+            self._shared
+            if storage.startswith("memory://")
+            else MovingWindowRateLimiter(cast(Storage, storage_from_string("async+memory://")))
+        )
+        self._alone_until = 0.0  # counting alone until then (time.monotonic)
+        self.degraded = False
+        """Whether this replica counts alone now, its shared storage unreachable or slow."""
         self._items = {
             "requests": RateLimitItemPerMinute(max(per_minute, 1), namespace="websim-studio"),
             "uploads": RateLimitItemPerMinute(
@@ -73,13 +99,20 @@ class ClientLimiter:
         if self.per_minute <= 0:
             return
         item = self._items[what]
+
+        async def counted(limiter: MovingWindowRateLimiter) -> object:
+            if await limiter.hit(item, what, client, cost=cost):
+                return None
+            return await limiter.get_window_stats(item, what, client)
+
         try:
-            if await self._limiter.hit(item, what, client, cost=cost):
-                return
-            stats = await self._limiter.get_window_stats(item, what, client)
-        except Exception as error:  # the storage's own errors differ by backend
+            stats = await self._counting(counted)
+        except Exception as error:  # this replica's own memory failing: let the call through
             log.warning("rate limit storage unavailable, request allowed: %s", error)
             return
+        if stats is None:
+            return
+        stats = cast(WindowStats, stats)
         wait = stats.reset_time - time.time()
         raise ClientRateLimitError(wait, item.amount, what, asked=cost, left=stats.remaining)
 
@@ -90,8 +123,9 @@ class ClientLimiter:
         if len(self._refused_at) >= REMEMBERED_REFUSALS:
             self._refused_at.clear()
         self._refused_at[client] = time.monotonic()
+        item = self._items["refusals"]
         try:
-            await self._limiter.hit(self._items["refusals"], "refusals", client)
+            await self._counting(lambda limiter: limiter.hit(item, "refusals", client))
         except Exception as error:
             log.warning("rate limit storage unavailable, refusal not counted: %s", error)
 
@@ -104,20 +138,57 @@ class ClientLimiter:
             self._refused_at.pop(client, None)
             return 0.0
         item = self._items["refusals"]
-        try:
-            if await self._limiter.test(item, "refusals", client):
-                return 0.0
-            stats = await self._limiter.get_window_stats(item, "refusals", client)
-        except Exception:
-            return 0.0  # as `hit`: an outage of the shared counter lets requests through
-        return max(1.0, stats.reset_time - time.time())
 
-    async def ready(self) -> bool:
-        """Whether the storage answers (always, in memory)."""
+        async def spent(limiter: MovingWindowRateLimiter) -> float:
+            if await limiter.test(item, "refusals", client):
+                return 0.0
+            stats = await limiter.get_window_stats(item, "refusals", client)
+            return max(1.0, stats.reset_time - time.time())
+
         try:
-            return bool(await self._storage.check())
+            return await self._counting(spent)
         except Exception:
-            return False
+            return 0.0  # as `hit`: a failing counter lets requests through
+
+    async def _counting(self, operation: Callable[[MovingWindowRateLimiter], Awaitable[T]]) -> T:
+        """`operation` on the shared counts, or on this replica's own while those do not answer
+        within `STORAGE_SECONDS`."""
+        if self._own is not self._shared and time.monotonic() >= self._alone_until:
+            try:
+                async with asyncio.timeout(STORAGE_SECONDS):
+                    result = await operation(self._shared)
+            except Exception as error:  # the storage's own errors differ by backend
+                self._alone(error)
+            else:
+                if self.degraded:
+                    self.degraded = False
+                    log.warning("rate limit storage answers again: counting on it again")
+                return result
+        return await operation(self._own)
+
+    def _alone(self, error: BaseException) -> None:
+        self._alone_until = time.monotonic() + RETRY_STORAGE_SECONDS
+        if not self.degraded:
+            self.degraded = True
+            what = "did not answer in time" if isinstance(error, TimeoutError) else str(error)
+            log.warning(
+                "rate limit storage unavailable (%s): this replica counts alone until it answers",
+                loggable(what),
+            )
+
+    async def storage_state(self) -> str:
+        """ "ok" when the counts are where they are configured (always, in memory); "degraded"
+        when this replica counts alone, its shared storage not answering."""
+        if self._own is self._shared:
+            return "ok"
+        try:
+            async with asyncio.timeout(STORAGE_SECONDS):
+                answers = bool(await self._storage.check())
+        except Exception:
+            answers = False
+        if answers and self.degraded:
+            self._alone_until = 0.0  # the next count goes to the shared storage again
+        return "ok" if answers and not self.degraded else "degraded"
 
 
 def describe_wait(

@@ -40,6 +40,7 @@ class Services:
         # One guard for the process: when Websim says "wait", every user hears it at once.
         self.guard = UpstreamGuard()
         self.metrics.guard_paused.set_function(lambda: float(self.guard.state().paused))
+        self.metrics.limits_degraded.set_function(lambda: float(self.limiter.degraded))
         self.files = FileStore(
             files_root, max_bytes=self.studio.files_mb * 2**20, max_age=self.studio.files_max_age
         )
