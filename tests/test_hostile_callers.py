@@ -190,28 +190,44 @@ def test_json_nested_past_any_parser_gets_a_sentence(app: RunningApp, path: str)
 def test_a_server_stopping_mid_call_answers_503_in_words(
     upstream: EmulatorProcess, tmp_path: Path
 ) -> None:
-    with app_on(upstream.url, tmp_path / "app.log", WEBSIM_STUDIO_REQUESTS_PER_MINUTE="0") as app:
-        upstream.script("chat", Fault.hang(60))
+    settings = {"WEBSIM_STUDIO_REQUESTS_PER_MINUTE": "0", "WEBSIM_STUDIO_SHUTDOWN_GRACE": "1"}
+    with app_on(upstream.url, tmp_path / "app.log", **settings) as app:
+        upstream.script("chat", Fault.hang(60), Fault.hang(60))
         answered: dict[str, Any] = {}
 
         def ask() -> None:
             body = {"messages": [{"role": "user", "content": "a long story"}]}
             answered["reply"] = post(app.url, "/v1/chat/completions", json.dumps(body).encode())
 
-        asking = threading.Thread(target=ask)
-        asking.start()
+        def ask_streamed() -> None:
+            body = {"messages": [{"role": "user", "content": "a long story"}], "stream": True}
+            with httpx.stream(
+                "POST", app.url + "v1/chat/completions", json=body, timeout=30, trust_env=False
+            ) as response:
+                answered["stream"] = (response.status_code, response.read().decode())
+
+        asking = [threading.Thread(target=ask), threading.Thread(target=ask_streamed)]
+        for thread in asking:
+            thread.start()
         deadline = time.monotonic() + 10
-        while upstream.in_flight == 0 and time.monotonic() < deadline:
+        while upstream.in_flight < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert upstream.in_flight == 1  # the call is waiting on Websim
+        assert upstream.in_flight == 2  # both calls are waiting on Websim
+        time.sleep(2.5)  # the stream has begun: its first keep-alive is out
         os.kill(app.process.pid, signal.SIGTERM)
-        asking.join(timeout=20)
+        for thread in asking:
+            thread.join(timeout=20)
         assert app.process.wait(timeout=20) is not None
         upstream.clear()
     status, text = answered["reply"]
     assert status == 503
     error = json.loads(text)["error"]
     assert error["type"] == "server_error" and "restarting" in error["message"]
+    # The stream ends with OpenAI's error event, which the SDKs raise, not just a cut.
+    status, events = answered["stream"]
+    assert status == 200
+    last = events.strip().rsplit("\n\n", 1)[-1]
+    assert last.startswith("data: ") and "restarting" in json.loads(last[6:])["error"]["message"]
     output = app.output()
     assert "Traceback" not in output and "Exception in ASGI application" not in output
 

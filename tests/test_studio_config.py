@@ -50,6 +50,7 @@ def test_variables_override_the_defaults() -> None:
         ("WEBSIM_STUDIO_CONCURRENCY", "lots", "must be a whole number, not 'lots'"),
         ("WEBSIM_STUDIO_CONCURRENCY", "0", "must be at least 1, not 0"),
         ("WEBSIM_STUDIO_REQUESTS_PER_MINUTE", "-1", "must be at least 0, not -1"),
+        ("WEBSIM_STUDIO_SHUTDOWN_GRACE", "0", "must be at least 1, not 0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
@@ -131,8 +132,11 @@ def test_new_settings_are_read_and_checked() -> None:
             "WEBSIM_STUDIO_LIMITS_STORAGE": "redis://cache:6379/0",
             "WEBSIM_STUDIO_DEADLINE": "20",
             "WEBSIM_STUDIO_MAX_REQUEST_MB": "1.5",
+            "WEBSIM_STUDIO_SHUTDOWN_GRACE": "30",
         }
     )
+    assert settings.shutdown_grace == 30
+    assert StudioSettings.from_env({}).shutdown_grace == 5
     assert settings.trusted_proxies.hops == 2
     assert settings.limits_storage == "redis://cache:6379/0"
     assert settings.deadline == 20.0

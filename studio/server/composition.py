@@ -48,8 +48,6 @@ from .health import health_routes
 STATE_SESSIONS = 500
 # How often Gradio's per-session bookkeeping is tidied (see `forget_finished_sessions`).
 TIDY_INTERVAL = 60.0
-# Seconds a stopping server gives streams and calls in flight before it cancels them.
-GRACEFUL_SHUTDOWN = 5
 
 
 def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
@@ -131,5 +129,7 @@ def serve(application: Edge, host: str, port: int) -> None:
         forwarded_allow_ips="",
         access_log=False,  # the edge writes one line per request, with its id
         log_config=None,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        # Seconds a stopping server gives calls in flight before it cancels them (the edge then
+        # answers them 503 in words).
+        timeout_graceful_shutdown=application.settings.shutdown_grace,
     )

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 
 from ..openai.errors import refusal_for_status
+from ..openai.wire import error_event
 from ..services.asgi import PEER, ASGIApp, Message, Receive, Scope, Send
 from ..services.config import StudioSettings
 from ..services.identity import client_address, limit_key
@@ -121,11 +122,15 @@ class Edge:
         scope = {**scope, "headers": headers, "client": (client, 0), PEER: peer}
         route = route_family(scope["path"])
         status = 0
+        streaming = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streaming
             if message["type"] == "http.response.start":
                 status = message["status"]
+                streaming = (b"content-type", b"text/event-stream") in (
+                    (key, value.split(b";")[0]) for key, value in message.get("headers", ())
+                )
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
@@ -152,7 +157,9 @@ class Edge:
         except asyncio.CancelledError:
             # Only a server stopping past its grace cancels a request's task. Left to uvicorn,
             # the caller would get a plain "Internal Server Error" and the log a traceback.
-            await _stopping(send_with_id, started=status != 0, openai=route == "v1")
+            await _stopping(
+                send_with_id, started=status != 0, openai=route == "v1", streaming=streaming
+            )
             status = status or 503
         finally:
             if proxied:
@@ -223,15 +230,19 @@ class Edge:
         return None
 
 
-async def _stopping(send: Send, *, started: bool, openai: bool) -> None:
+async def _stopping(send: Send, *, started: bool, openai: bool, streaming: bool) -> None:
     """End a request the stopping server cancelled: a 503 saying so if nothing was sent yet,
-    else the end of the reply begun (a stream cut short; its reader sees it end)."""
+    else the end of the reply begun; a `/v1` stream's last event is OpenAI's error, which the
+    SDKs raise, rather than a stream that merely stops."""
     try:
         if not started:
             headers = [(b"connection", b"close"), (b"retry-after", str(STOPPING_RETRY).encode())]
             await _answer(send, 503, STOPPING, headers, openai=openai)
         else:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            last = b""
+            if openai and streaming:
+                last = error_event(refusal_for_status(503, STOPPING).body())
+            await send({"type": "http.response.body", "body": last, "more_body": False})
     except (OSError, RuntimeError):
         pass  # the connection is gone, or the reply was already whole
 

@@ -27,6 +27,9 @@ DEFAULT_MAX_REQUEST_MB = MAX_REQUEST_BYTES / 2**20 + 1
 DEFAULT_DEADLINE = 120.0
 DEFAULT_FILES_MB = 1024
 DEFAULT_FILES_MAX_AGE = 6 * 3600.0
+# Whole seconds a stopping server lets calls in flight finish. Short enough for `docker stop`'s 10 s
+# before its SIGKILL, with room for the clean-up; raise it with the container's own grace.
+DEFAULT_SHUTDOWN_GRACE = 5
 # A Hugging Face Space is reached through the Hub's proxies, which connect from private
 # addresses (10.x) and append the caller's address to X-Forwarded-For. Peers in the private
 # ranges are therefore trusted to say who they forward for; a public peer never is.
@@ -93,6 +96,7 @@ class StudioSettings:
     limits_storage: str = "memory://"
     files_mb: int = DEFAULT_FILES_MB
     files_max_age: float = DEFAULT_FILES_MAX_AGE
+    shutdown_grace: int = DEFAULT_SHUTDOWN_GRACE
     # Encrypts the conversation kept in each browser; a fixed one keeps it across restarts.
     browser_secret: str = ""
     browser_secret_is_fixed: bool = False
@@ -139,6 +143,7 @@ class StudioSettings:
             limits_storage=storage,
             files_mb=_whole(env, "WEBSIM_STUDIO_FILES_MB", DEFAULT_FILES_MB),
             files_max_age=_number(env, "WEBSIM_STUDIO_FILES_MAX_AGE", DEFAULT_FILES_MAX_AGE),
+            shutdown_grace=_whole(env, "WEBSIM_STUDIO_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE),
             browser_secret=secret or secrets.token_urlsafe(32),
             browser_secret_is_fixed=bool(secret),
             api_keys=_keys(env, "WEBSIM_STUDIO_API_KEYS"),
