@@ -207,7 +207,9 @@ class Edge:
             self.metrics.limit_refusals.labels("body_size").inc()
             # The body is not read: the connection cannot carry another request.
             return 413, too_large(length, limit), [(b"connection", b"close")]
-        if route in _PARSED and scope["method"] == "POST":
+        # Asked only once someone has been refused: otherwise every POST would parse its client's
+        # address and await a lookup that finds nothing.
+        if route in _PARSED and scope["method"] == "POST" and self.limiter.refusing:
             spent = await self.limiter.refusals_wait(limit_key(client))
             if spent:
                 self.metrics.limit_refusals.labels("refusals").inc()

@@ -129,6 +129,12 @@ class ClientLimiter:
         except Exception as error:
             log.warning("rate limit storage unavailable, refusal not counted: %s", error)
 
+    @property
+    def refusing(self) -> bool:
+        """Whether any client has been refused for its input lately on this replica; when none
+        has, nobody's refusal budget needs looking up."""
+        return bool(self._refused_at)
+
     async def refusals_wait(self, client: str) -> float:
         """Seconds until `client`, having spent its refusal budget, may send again; 0 if now."""
         refused_at = self._refused_at.get(client)
