@@ -296,6 +296,38 @@ def test_markup_shows_as_typed_and_a_remote_image_in_a_reply_is_never_fetched(
     assert dialogs == []
 
 
+TYPED_CODE = "Why?\ndef f(x):\n    return  x\n```python\nif x:\n    print(1)\n```\nThanks"
+
+
+def test_the_users_spacing_shows_as_typed_and_a_fence_as_code(
+    observed_page: Page, observed_studio: RunningStudio
+) -> None:
+    page, emulator = observed_page, observed_studio.emulator
+    assert emulator is not None
+    send(page, TYPED_CODE)
+    expect(bot_messages(page).last).to_contain_text("Emulator reply")
+    expect(draft_box(page)).to_be_enabled()
+
+    said = user_messages(page).first
+    # The indentation and the double space, as no-break spaces; the fence as a code block.
+    shown = said.evaluate("(element) => element.innerText").replace("\u200b", "")
+    assert "def f(x):\n\u00a0\u00a0\u00a0\u00a0return \u00a0x" in shown, repr(shown)
+    code = said.locator("pre code")
+    expect(code).to_have_count(1)
+    assert code.evaluate("(element) => element.textContent") == "if x:\n    print(1)\n"
+    assert emulator.requests[-1].body["messages"][-1]["content"] == TYPED_CODE
+    # Edited and submitted as it is, the message goes again exactly as typed.
+    sent_before = len(emulator.requests)
+    page.locator("#chatbot").get_by_role("button", name="Edit", exact=True).first.click()
+    page.locator("#chatbot").get_by_role("button", name="Submit", exact=True).click()
+    deadline = time.monotonic() + 5
+    while len(emulator.requests) == sent_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    expect(draft_box(page)).to_be_enabled()
+    assert emulator.requests[-1].body["messages"] == [{"role": "user", "content": TYPED_CODE}]
+    expect(user_messages(page).first.locator("pre code")).to_have_count(1)
+
+
 def stop_the_reply(page: Page, emulator: Emulator) -> None:
     """Wait until Websim holds the turn's request, then press Stop and wait for the note."""
     deadline = time.monotonic() + 5
