@@ -74,6 +74,7 @@ async def test_a_message_shows_pending_then_the_reply(chat: ChatHandlers) -> Non
     updates = await turn(chat, history)
 
     assert title(updates[0][-1]) == PENDING_TITLE
+    assert text_of(updates[0][-1]) == ""  # the title says it: "Waiting for Websim", once
     assert updates[0][:-1] == history
     final = updates[-1]
     assert final[:-1] == history

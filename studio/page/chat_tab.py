@@ -41,10 +41,11 @@ from .saved_chats import (
 STORAGE_KEY = "websim-studio-chat"
 # How long a refusal's notice stays before it goes by itself.
 NOTICE_SECONDS = 6
+# Saved under another WEBSIM_STUDIO_SECRET (docs/operators.md): visitors read what happened.
 UNREADABLE_NOTICE = (
-    "**Your saved conversations could not be read.** They were saved under another of this "
-    "server's secrets (`WEBSIM_STUDIO_SECRET` has changed, or was never set, since). They are "
-    "kept aside in this browser, unread; conversations from now on are saved as usual."
+    "**Your saved conversations could not be read.** This server has changed the key it saves "
+    "them with since. They are kept aside in this browser, unread; conversations from now on "
+    "are saved as usual."
 )
 MODEL_NOTE = (
     f"**Model:** Websim chooses. Its chat API takes no model name, so this page offers no "
