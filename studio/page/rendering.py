@@ -90,6 +90,10 @@ def _by_fences(text: str, prose: Callable[[list[str]], list[str]]) -> str:
     for token in _PARSER.parse(text):
         if token.type == "fence" and token.level == 0 and token.map:
             start, end = token.map
+            # The blank lines after it too: whether an unclosed fence holds them depends on
+            # what they hold, and they show nothing either way.
+            while end < len(lines) and not lines[end].strip(" \t"):
+                end += 1
             for number in range(start, min(end, len(lines))):
                 fenced[number] = True
     out: list[str] = []
