@@ -14,6 +14,7 @@ from gradio_client import Client
 from PIL import Image
 from playwright.sync_api import Page, Request, expect
 
+from studio.turns.conversation import NOT_SENT_TEXT
 from tests.app_process import running_app
 from tests.browser_support import (
     ARTIFACTS,
@@ -27,7 +28,7 @@ from tests.browser_support import (
     wait_until_restored,
 )
 from websim_core.catalog import DEFAULT_CHAT_MODEL
-from websim_core.emulator import Fault
+from websim_core.emulator import Emulator, Fault
 
 
 def test_a_message_shows_at_once_then_the_reply_replaces_the_waiting_note(
@@ -41,6 +42,8 @@ def test_a_message_shows_at_once_then_the_reply_replaces_the_waiting_note(
 
     expect(user_messages(page)).to_have_text(["Hello from Chromium"])
     expect(bot_messages(page)).to_contain_text(["Waiting for Websim"])
+    # Said once: in the note's title, not again in its body.
+    assert bot_messages(page).first.inner_text().count("Waiting for Websim") == 1
     expect(draft_box(page)).to_be_disabled()
     expect(page.locator("#draft").get_by_role("button", name="Stop")).to_be_visible()
     expect(bot_messages(page)).to_have_text(
@@ -60,7 +63,7 @@ def test_a_message_shows_at_once_then_the_reply_replaces_the_waiting_note(
         ),
         pytest.param(
             {"type": "html", "code": 403, "title": "Just a moment..."},
-            ["Websim answered 403 Forbidden", "an operator can set WEBSIM_EXTRA_HEADERS"],
+            ["Websim refused this server's request (403). Try again later."],
             id="403-challenge-page",
         ),
     ],
@@ -228,7 +231,8 @@ def test_the_exports_are_built_in_the_browser_and_hold_the_conversation(
         reply = client.predict("And now?", document["messages"], api_name="/chat")
     finally:
         client.close()
-    assert reply == "Emulator reply to 4 messages. You said: And now?"
+    # The failed turn got no reply, so it is not sent with the next message.
+    assert reply == "Emulator reply to 3 messages. You said: And now?"
 
 
 def test_with_nothing_said_no_export_is_offered(page: Page) -> None:
@@ -295,31 +299,101 @@ def test_markup_shows_as_typed_and_a_remote_image_in_a_reply_is_never_fetched(
     assert dialogs == []
 
 
-def test_a_message_after_a_failed_turn_is_its_own_and_websim_gets_turns_that_alternate(
+TYPED_CODE = "Why?\ndef f(x):\n    return  x\n```python\nif x:\n    print(1)\n```\nThanks"
+
+
+def test_the_users_spacing_shows_as_typed_and_a_fence_as_code(
+    observed_page: Page, observed_studio: RunningStudio
+) -> None:
+    page, emulator = observed_page, observed_studio.emulator
+    assert emulator is not None
+    send(page, TYPED_CODE)
+    expect(bot_messages(page).last).to_contain_text("Emulator reply")
+    expect(draft_box(page)).to_be_enabled()
+
+    said = user_messages(page).first
+    # The indentation and the double space, as no-break spaces; the fence as a code block.
+    shown = said.evaluate("(element) => element.innerText").replace("\u200b", "")
+    assert "def f(x):\n\u00a0\u00a0\u00a0\u00a0return \u00a0x" in shown, repr(shown)
+    code = said.locator("pre code")
+    expect(code).to_have_count(1)
+    assert code.evaluate("(element) => element.textContent") == "if x:\n    print(1)\n"
+    assert emulator.requests[-1].body["messages"][-1]["content"] == TYPED_CODE
+    # Edited and submitted as it is, the message goes again exactly as typed.
+    sent_before = len(emulator.requests)
+    page.locator("#chatbot").get_by_role("button", name="Edit", exact=True).first.click()
+    page.locator("#chatbot").get_by_role("button", name="Submit", exact=True).click()
+    deadline = time.monotonic() + 5
+    while len(emulator.requests) == sent_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    expect(draft_box(page)).to_be_enabled()
+    assert emulator.requests[-1].body["messages"] == [{"role": "user", "content": TYPED_CODE}]
+    expect(user_messages(page).first.locator("pre code")).to_have_count(1)
+
+
+def stop_the_reply(page: Page, emulator: Emulator) -> None:
+    """Wait until Websim holds the turn's request, then press Stop and wait for the note."""
+    deadline = time.monotonic() + 5
+    while emulator.in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert emulator.in_flight == 1
+    page.locator("#draft").get_by_role("button", name="Stop").click()
+    expect(bot_messages(page).last).to_contain_text("Stopped")
+    expect(draft_box(page)).to_be_enabled()
+
+
+def test_turns_stopped_or_failed_are_not_sent_with_later_messages_until_edited(
     observed_page: Page, observed_studio: RunningStudio
 ) -> None:
     page = observed_page
-    assert observed_studio.emulator is not None
+    emulator = observed_studio.emulator
+    assert emulator is not None
     send_and_wait_for_reply(page, "First")
-    observed_studio.emulator.script("chat", Fault.html(403, "Just a moment..."))
+    emulator.script("chat", Fault.hang(30))
+    send(page, "Tell me a long story")
+    stop_the_reply(page, emulator)
+    emulator.script("chat", Fault.html(403, "Just a moment..."))
     send(page, "This one fails")
-    expect(bot_messages(page).last).to_contain_text("Websim answered 403 Forbidden")
+    expect(bot_messages(page).last).to_contain_text("Websim refused this server's request (403)")
     expect(draft_box(page)).to_be_enabled()
 
-    send(page, "And this one")
+    send_and_wait_for_reply(page, "Third", messages_sent=3)
 
-    expect(user_messages(page)).to_have_text(["First", "This one fails", "And this one"])
-    expect(bot_messages(page)).to_have_count(3)
-    failed = bot_messages(page).nth(1)
-    expect(failed).to_contain_text("No reply")
-    expect(failed).to_contain_text("Websim answered 403 Forbidden")
-    expect(failed).to_contain_text("Sent again together with the next message.")
-    expect(bot_messages(page).last).to_have_text(
-        "Emulator reply to 3 messages. You said: This one fails And this one"
+    # Websim got the answered turn and the third message: neither unanswered one.
+    first_reply = "Emulator reply to 1 message. You said: First"
+    assert emulator.requests[-1].body["messages"] == [
+        {"role": "user", "content": "First"},
+        {"role": "assistant", "content": first_reply},
+        {"role": "user", "content": "Third"},
+    ]
+    expect(user_messages(page)).to_have_text(
+        ["First", "Tell me a long story", "This one fails", "Third"]
     )
-    sent = observed_studio.emulator.requests[-1].body["messages"]
-    assert [message["role"] for message in sent] == ["user", "assistant", "user"]
-    assert sent[-1]["content"] == "This one fails\n\nAnd this one"
+    stopped, failed = bot_messages(page).nth(1), bot_messages(page).nth(2)
+    expect(stopped).to_contain_text("Stopped")
+    expect(stopped).to_contain_text(f"You stopped this reply before it arrived. {NOT_SENT_TEXT}")
+    expect(failed).to_contain_text("No reply")
+    expect(failed).to_contain_text(
+        f"Websim refused this server's request (403). Try again later. {NOT_SENT_TEXT}"
+    )
+
+    # Edited and submitted as it was, the stopped turn is answered in its own place.
+    # Each user message has its Edit button; the second is the story's.
+    page.locator("#chatbot").get_by_role("button", name="Edit", exact=True).nth(1).click()
+    page.locator("#chatbot").get_by_role("button", name="Submit", exact=True).click()
+
+    expect(stopped).to_have_text("Emulator reply to 3 messages. You said: Tell me a long story")
+    assert emulator.requests[-1].body["messages"][1:] == [
+        {"role": "assistant", "content": first_reply},
+        {"role": "user", "content": "Tell me a long story"},
+    ]
+    expect(user_messages(page)).to_have_text(
+        ["First", "Tell me a long story", "This one fails", "Third"]
+    )
+    expect(bot_messages(page)).to_have_count(4)
+    expect(bot_messages(page).nth(2)).to_contain_text(NOT_SENT_TEXT)
+    expect(bot_messages(page).last).to_have_text("Emulator reply to 3 messages. You said: Third")
+    expect(draft_box(page)).to_be_enabled()
 
 
 def test_stop_ends_a_slow_reply_at_once_and_websim_sees_the_request_dropped(
@@ -426,7 +500,8 @@ def test_conversations_saved_under_another_secret_are_reported_not_dropped_silen
             wait_until_restored(page)
             notice_box = page.locator("#unreadable-notice")
             expect(notice_box).to_contain_text("Your saved conversations could not be read")
-            expect(notice_box).to_contain_text("WEBSIM_STUDIO_SECRET")
+            expect(notice_box).to_contain_text("changed the key it saves them with")
+            expect(notice_box).not_to_contain_text("WEBSIM_")
             kept_aside = page.evaluate(
                 "Object.keys(localStorage).filter((key) => key.includes(':unreadable:'))"
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,21 @@ import pytest
 from studio.services.config import StudioSettings
 from studio.services.rate_limit import ClientRateLimitError
 from studio.services.shared import Services
+from studio.turns import failures
 from studio.turns.calls import Caller
 from studio.turns.chat import ChatHandlers, EmptyMessageError
-from studio.turns.conversation import ERROR_TITLE, PENDING_TITLE, History, text_of
+from studio.turns.conversation import (
+    ERROR_TITLE,
+    NOT_SENT_TEXT,
+    PENDING_TITLE,
+    STOPPED_TITLE,
+    History,
+    awaits_reply,
+    files_of,
+    settled,
+    stopped_note,
+    text_of,
+)
 from websim_core import InvalidRequestError, Settings
 from websim_core.emulator import Emulator, Fault
 
@@ -61,6 +74,7 @@ async def test_a_message_shows_pending_then_the_reply(chat: ChatHandlers) -> Non
     updates = await turn(chat, history)
 
     assert title(updates[0][-1]) == PENDING_TITLE
+    assert text_of(updates[0][-1]) == ""  # the title says it: "Waiting for Websim", once
     assert updates[0][:-1] == history
     final = updates[-1]
     assert final[:-1] == history
@@ -113,18 +127,31 @@ async def test_a_failed_turn_keeps_the_message_and_shows_the_error_in_place(
     assert text_of(retried[1]).startswith("Emulator reply to 1 message. You said: Keep me")
 
 
-async def test_a_challenge_page_is_one_sentence_naming_the_operator_settings(
-    chat: ChatHandlers, emulator: Emulator
+async def test_a_challenge_page_is_one_plain_sentence_and_the_operator_hint_is_logged_once(
+    chat: ChatHandlers,
+    emulator: Emulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    emulator.script("chat", Fault.html(403, "Just a moment..."))
+    monkeypatch.setattr(failures, "_hinted", set())
+    caplog.set_level(logging.INFO)
+    for _ in range(2):
+        emulator.script("chat", Fault.html(403, "Just a moment..."))
+        error = text_of((await turn(chat, chat.add_message({"text": "Hi"}, [])))[-1][-1])
 
-    error = text_of((await turn(chat, chat.add_message({"text": "Hi"}, [])))[-1][-1])
+        assert error == "Websim refused this server's request (403). Try again later."
 
-    assert "403" in error and "WEBSIM_EXTRA_HEADERS" in error and "WEBSIM_BASE_URL" in error
-    assert "<" not in error and "\n" not in error
+    hints = [r.getMessage() for r in caplog.records if r.name == "websim_studio.failures"]
+    assert len(hints) == 1
+    assert "WEBSIM_EXTRA_HEADERS" in hints[0] and "WEBSIM_BASE_URL" in hints[0]
+    assert "\n" not in hints[0]
 
 
-async def test_an_unreachable_websim_names_the_base_url_setting(uploads: Path) -> None:
+async def test_an_unreachable_websim_says_so_and_the_log_names_the_setting(
+    uploads: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(failures, "_hinted", set())
+    caplog.set_level(logging.INFO)
     # Port 9 (discard) is closed on loopback: the connection is refused at once.
     services = Services(Settings(base_url="http://127.0.0.1:9", max_retries=0), StudioSettings())
     try:
@@ -133,8 +160,23 @@ async def test_an_unreachable_websim_names_the_base_url_setting(uploads: Path) -
     finally:
         await services.close()
 
-    assert error.startswith("Websim cannot be reached at http://127.0.0.1:9")
-    assert "connection refused" in error and "WEBSIM_BASE_URL" in error
+    assert error.startswith("Websim cannot be reached: Could not connect to 127.0.0.1:9")
+    assert "connection refused" in error and error.endswith("Try again later.")
+    assert "WEBSIM" not in error
+    (hint,) = [r.getMessage() for r in caplog.records if r.name == "websim_studio.failures"]
+    assert "http://127.0.0.1:9" in hint and "WEBSIM_BASE_URL" in hint and "WEBSIM_PROXY" in hint
+
+
+async def test_a_server_error_is_said_once_and_offers_to_try_again(
+    chat: ChatHandlers, emulator: Emulator, waits: list[float]
+) -> None:
+    emulator.script("chat", *[Fault.status(500)] * 4)
+
+    error = text_of((await turn(chat, chat.add_message({"text": "Hi"}, [])))[-1][-1])
+
+    assert error == (
+        "Websim answered 500 Internal Server Error (after 4 attempts). Try again in a moment."
+    )
 
 
 async def test_an_empty_message_is_refused_and_nothing_is_added(chat: ChatHandlers) -> None:
@@ -211,31 +253,91 @@ async def test_the_session_rate_limit_refuses_before_anything_is_shown_or_sent(
     assert text_of(other_tab[-1][-1]).startswith("Emulator reply")
 
 
-async def test_a_message_after_a_failed_turn_is_its_own_turn_and_websim_gets_both_as_one(
+async def test_turns_without_a_reply_are_not_sent_with_later_messages(
     chat: ChatHandlers, emulator: Emulator, uploads: Path
 ) -> None:
     image = uploads / "pixel.png"
     image.write_bytes(PIXEL_PNG)
     history = (await turn(chat, chat.add_message({"text": "Earlier"}, [])))[-1]
+    # Stopped: the page settles a turn whose reply was cancelled.
+    history = settled(chat.add_message({"text": "Tell me a long story"}, history))
     emulator.script("chat", Fault.html(403, "Just a moment..."))
-    failed = (await turn(chat, chat.add_message({"text": "Lost", "files": [str(image)]}, history)))[
-        -1
-    ]
+    failed = chat.add_message({"text": "Lost", "files": [str(image)]}, history)
+    history = (await turn(chat, failed))[-1]
 
-    history = chat.add_message({"text": "Again"}, failed)
-    final = (await turn(chat, history))[-1]
+    final = (await turn(chat, chat.add_message({"text": "Third"}, history)))[-1]
 
-    # On the page: the failed turn keeps its note, which now says where its words went.
-    assert text_of(final[2]) == "Lost"
-    assert title(final[3]) == ERROR_TITLE and "403" in text_of(final[3])
-    assert "together with the next message" in text_of(final[3])
-    assert text_of(final[4]) == "Again" and title(final[5]) is None
-    # Upstream: user and assistant alternate, the unanswered words first, the image kept.
+    # Upstream: the answered turn and the third message, nothing else.
     sent = emulator.requests[-1].body["messages"]
-    assert [message["role"] for message in sent] == ["user", "assistant", "user"]
-    last = sent[-1]["content"]
-    assert [part["type"] for part in last] == ["text", "image_url", "text"]
-    assert (last[0]["text"], last[2]["text"]) == ("Lost", "Again")
+    assert [(m["role"], m["content"]) for m in sent[::2]] == [
+        ("user", "Earlier"),
+        ("user", "Third"),
+    ]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    # On the page: each unanswered turn keeps its place and says it was not sent.
+    assert [text_of(message) for message in final[::2]] == [
+        "Earlier",
+        "Tell me a long story",
+        "Lost",
+        "Third",
+    ]
+    assert title(final[3]) == STOPPED_TITLE and title(final[5]) == ERROR_TITLE
+    for note in (final[3], final[5]):
+        assert text_of(note).endswith(NOT_SENT_TEXT)
+    assert text_of(final[-1]).startswith("Emulator reply to 3 messages. You said: Third")
+
+
+async def test_an_early_unanswered_turn_edited_is_answered_in_place(
+    chat: ChatHandlers, emulator: Emulator, uploads: Path
+) -> None:
+    image = uploads / "pixel.png"
+    image.write_bytes(PIXEL_PNG)
+    history = (await turn(chat, chat.add_message({"text": "Earlier"}, [])))[-1]
+    history = settled(chat.add_message({"text": "Stopped one"}, history))
+    emulator.script("chat", Fault.status(400, message="no"))
+    history = (
+        await turn(chat, chat.add_message({"text": "Lost", "files": [str(image)]}, history))
+    )[-1]
+    history = (await turn(chat, chat.add_message({"text": "Later"}, history)))[-1]
+
+    # Edited (here: submitted as it was), the failed turn is sent with what came before it.
+    again = chat.edit(history, 4, "Lost")
+    updates = await turn(chat, again)
+
+    assert title(updates[0][5]) == PENDING_TITLE
+    sent = emulator.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[0]["content"] == "Earlier"
+    assert [part["type"] for part in sent[2]["content"]] == ["text", "image_url"]
+    final = updates[-1]
+    assert len(final) == len(history)
+    assert text_of(final[5]).startswith("Emulator reply to 3 messages. You said: Lost")
+    assert final[:4] == history[:4] and final[6:] == history[6:]
+    assert files_of(final[4]) == [str(image)]
+
+
+async def test_a_turn_asked_again_in_place_over_the_limit_gets_its_note_back(
+    emulator: Emulator, uploads: Path
+) -> None:
+    services = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=1))
+    try:
+        chat = ChatHandlers(services, uploads=uploads)
+        history = settled(chat.add_message({"text": "Stopped one"}, []))
+        history = (await turn(chat, chat.add_message({"text": "Later"}, history)))[-1]
+        again = chat.retry_from(history, 0)
+        with pytest.raises(ClientRateLimitError) as refusal:
+            await turn(chat, again)
+    finally:
+        await services.close()
+
+    kept, draft = chat.not_sent(again, str(refusal.value))
+
+    assert draft is None  # the box keeps what is in it
+    assert [text_of(message) for message in kept[::2]] == ["Stopped one", "Later"]
+    assert "try again in" in text_of(kept[1]) and text_of(kept[1]).endswith(NOT_SENT_TEXT)
+    assert not awaits_reply(kept)
+    last, back = chat.not_sent(chat.add_message({"text": "New"}, kept), "Over the limit")
+    assert last == kept and back == {"text": "New", "files": []}
 
 
 async def test_a_conversation_not_waiting_for_a_reply_sends_nothing(
@@ -284,12 +386,37 @@ async def test_the_api_returns_the_reply_text(chat: ChatHandlers) -> None:
     assert reply.startswith("Emulator reply to 4 messages. You said: Now")
 
 
+async def test_the_api_leaves_out_history_turns_that_got_no_reply(
+    chat: ChatHandlers, emulator: Emulator
+) -> None:
+    history = [
+        {"role": "user", "content": "Answered"},
+        {"role": "assistant", "content": "Yes"},
+        {"role": "user", "content": "Stopped"},
+        stopped_note(),
+        {"role": "user", "content": "Never answered"},
+    ]
+
+    reply = await chat.api_chat("Now", history, None, "", Caller("client-1"))
+
+    sent = emulator.requests[-1].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("user", "Answered"),
+        ("assistant", "Yes"),
+        ("user", "Now"),
+    ]
+    assert reply.startswith("Emulator reply to 3 messages. You said: Now")
+
+
 async def test_the_api_refuses_blank_messages_and_local_file_paths(
     chat: ChatHandlers, emulator: Emulator, uploads: Path
 ) -> None:
     image = uploads / "pixel.png"
     image.write_bytes(PIXEL_PNG)
-    history = [{"role": "user", "content": [{"type": "file", "file": {"path": str(image)}}]}]
+    history = [
+        {"role": "user", "content": [{"type": "file", "file": {"path": str(image)}}]},
+        {"role": "assistant", "content": "A pixel"},
+    ]
 
     with pytest.raises(InvalidRequestError, match="message: must be non-blank"):
         await chat.api_chat(" ", None, "gemini-1.5-pro", "", Caller("client-1"))

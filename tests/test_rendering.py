@@ -28,6 +28,13 @@ MARKUP = st.lists(
     st.sampled_from([*"<>[]()!*_`~#-+=.|&$\\/:\"' \n1aZ", "javascript:", "http://e/", "/x"]),
     max_size=40,
 ).map("".join)
+# Text with the spacing a person types, fences, and the characters that keep spacing shown.
+TYPED = st.lists(
+    st.sampled_from(
+        [*" \t\n`~>-*ab", "```", "```py\n", "\n    ", "\u00a0", "\u2003", "\u200b", "&#160;"]
+    ),
+    max_size=30,
+).map("".join)
 
 
 def rendered(markdown: str) -> str:
@@ -60,6 +67,61 @@ def test_literal_markdown_renders_no_markup_and_reads_back(typed: str) -> None:
     tags = {tag for _, tag, _ in TAG.findall(rendered(markdown))}
     # Four leading spaces still make a code block, which shows its text as it is.
     assert tags <= {"p", "br", "pre", "code"}, markdown
+
+
+@given(TYPED)
+def test_spacing_and_fences_typed_by_the_user_read_back_exactly(typed: str) -> None:
+    markdown = literal_markdown(typed)
+
+    assert from_literal_markdown(markdown) == typed
+    tags = {tag for _, tag, _ in TAG.findall(rendered(markdown))}
+    assert tags <= {"p", "br", "pre", "code"}, markdown
+
+
+def visible(markup: str) -> str:
+    """The text a browser shows for `markup`, line by line: runs of ordinary white space merged
+    into one space, no-break spaces shown as spaces, zero-width spaces unseen."""
+    text = TAG.sub("", re.sub(r"<br />\n?|</p>\n?", "\0", markup))
+    lines = html.unescape(re.sub(r"[ \t\n]+", " ", text)).split("\0")
+    return "\n".join(line.strip(" ") for line in lines).replace("\u200b", "").replace("\u00a0", " ")
+
+
+def test_indentation_and_runs_of_spaces_typed_by_the_user_are_shown() -> None:
+    typed = "def f(x):\n    if x:\n        return  1\n\treturn 0"
+
+    markup = rendered(literal_markdown(typed))
+
+    assert {tag for _, tag, _ in TAG.findall(markup)} <= {"p", "br"}
+    shown = [line for line in visible(markup).split("\n") if line]
+    tab = "\u2003\u2003"
+    assert shown == ["def f(x):", "    if x:", "        return  1", f"{tab}return 0"]
+
+
+def test_blank_lines_typed_by_the_user_are_kept_and_a_lone_indented_line_too() -> None:
+    markup = rendered(literal_markdown("    four spaces first\n\n\n\nthree blank lines"))
+
+    assert "<pre>" not in markup and "four spaces first" in markup
+    assert markup.startswith("<p>\u200b\u00a0\u00a0\u00a0\u00a0four")
+    # One paragraph break, then two lines holding nothing visible, then the text.
+    assert markup.count("<p>") == 2 and markup.count("<br />") == 2
+
+
+def test_a_fenced_block_typed_by_the_user_is_code_and_the_rest_stays_literal() -> None:
+    typed = "Why does this fail?\n```python\nif x:\n    return *a*\n```\nIt says <b>no</b>."
+
+    markup = rendered(literal_markdown(typed))
+
+    assert '<pre><code class="language-python">if x:\n    return *a*\n</code></pre>' in markup
+    assert "<p>It says &lt;b&gt;no&lt;/b&gt;.</p>" in markup
+    assert from_literal_markdown(literal_markdown(typed)) == typed
+
+
+def test_a_fence_inside_a_quote_or_a_list_is_shown_as_typed_not_as_code() -> None:
+    for typed in ("> ```\n> code\n> ```", "- item\n  ```\n  code\n  ```"):
+        markup = rendered(literal_markdown(typed))
+
+        assert {tag for _, tag, _ in TAG.findall(markup)} <= {"p", "br"}, markup
+        assert "```" in html.unescape(markup)
 
 
 def test_a_reply_keeps_its_markdown_and_shows_its_html_as_text() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from studio.services.config import DEFAULT_CONCURRENCY, StudioSettings
+from studio.turns import failures
 from studio.turns.failures import describe_failure
 from websim_core import (
     ConfigurationError,
@@ -66,26 +69,20 @@ BASE = "https://websim.ai"
     [
         (
             UpstreamError("Websim answered 403 Forbidden: a Cloudflare challenge page", status=403),
-            "Websim answered 403 Forbidden: a Cloudflare challenge page. Websim refused this "
-            "server; an operator can set WEBSIM_EXTRA_HEADERS (for example a cookie) or point "
-            "WEBSIM_BASE_URL at a reachable endpoint.",
+            "Websim refused this server's request (403). Try again later.",
         ),
         (
             UpstreamError("Websim answered 401 Unauthorized", status=401),
-            "Websim answered 401 Unauthorized. Websim refused this server; an operator can set "
-            "WEBSIM_EXTRA_HEADERS (for example a cookie) or point WEBSIM_BASE_URL at a reachable "
-            "endpoint.",
+            "Websim refused this server's request (401). Try again later.",
         ),
         (
             WebsimConnectionError("could not connect to websim.ai: Name or service not known"),
-            "Websim cannot be reached at https://websim.ai: Could not connect to websim.ai: Name "
-            "or service not known. An operator can set WEBSIM_BASE_URL, or WEBSIM_PROXY if this "
-            "server needs a proxy.",
+            "Websim cannot be reached: Could not connect to websim.ai: Name or service not "
+            "known. Try again later.",
         ),
         (
             WebsimTimeoutError("Websim did not answer within 120 s"),
-            "Websim did not answer within 120 s. Try again; an operator can raise WEBSIM_TIMEOUT "
-            "or WEBSIM_STUDIO_DEADLINE.",
+            "Websim did not answer within 120 s. Try again.",
         ),
         (
             RateLimitError("Websim answered 429 Too Many Requests", status=429),
@@ -119,10 +116,71 @@ BASE = "https://websim.ai"
             "That request cannot be sent: prompt must not be blank.",
         ),
         (ResponseFormatError("Websim's reply was not JSON"), "Websim's reply was not JSON."),
+        (
+            UpstreamError(
+                "Websim answered 500 Internal Server Error (after 4 attempts)", status=500
+            ),
+            "Websim answered 500 Internal Server Error (after 4 attempts). Try again in a moment.",
+        ),
+        (
+            UpstreamError(
+                "Websim answered 301 Moved Permanently (moved to https://websim.com/); set "
+                "WEBSIM_BASE_URL to the new address",
+                status=301,
+            ),
+            "Websim answered from another address (301). Try again later.",
+        ),
+        (
+            UpstreamPausedError(
+                "Websim keeps refusing this server (403 Forbidden); nothing is sent for another "
+                "30 s: try again after 12:00:30 UTC",
+                status=403,
+                retry_after=30,
+            ),
+            "Websim keeps refusing this server (403 Forbidden); nothing is sent for another 30 s: "
+            "try again after 12:00:30 UTC.",
+        ),
     ],
 )
 def test_failures_read_as_one_sentence_for_the_user(error: WebsimError, expected: str) -> None:
     assert describe_failure(error, BASE) == expected
+    assert "WEBSIM_" not in expected  # settings are for the log and the docs
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "settings"),
+    [
+        (UpstreamError("Websim answered 403", status=403), "refused", ["WEBSIM_EXTRA_HEADERS"]),
+        (
+            UpstreamPausedError("Websim keeps refusing this server", status=401),
+            "refused",
+            ["WEBSIM_EXTRA_HEADERS", "WEBSIM_BASE_URL"],
+        ),
+        (UpstreamError("Websim answered 308", status=308), "moved", ["WEBSIM_BASE_URL"]),
+        (WebsimTimeoutError("slow"), "timeout", ["WEBSIM_TIMEOUT", "WEBSIM_STUDIO_DEADLINE"]),
+        (WebsimConnectionError("no route"), "unreachable", ["WEBSIM_BASE_URL", "WEBSIM_PROXY"]),
+        (UpstreamError("Websim answered 500", status=500), None, []),
+        (RateLimitError("Websim answered 429", status=429), None, []),
+    ],
+)
+def test_what_an_operator_can_change_is_logged_once_per_kind(
+    error: WebsimError,
+    kind: str | None,
+    settings: list[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(failures, "_hinted", set())
+    caplog.set_level(logging.INFO, "websim_studio.failures")
+
+    for _ in range(3):
+        failures.log_operator_hint(error, BASE)
+
+    assert failures.operator_hint(error) == kind
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == (0 if kind is None else 1)
+    for setting in settings:
+        assert setting in lines[0]
 
 
 def test_new_settings_are_read_and_checked() -> None:

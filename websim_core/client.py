@@ -485,8 +485,8 @@ def _status_failure(response: aiohttp.ClientResponse, body: bytes) -> _Failure:
         detail = detail or (f"moved to {location}" if location else "")
         if location:
             message += f" (moved to {location}); set WEBSIM_BASE_URL to the new address"
-    elif detail:
-        message += f": {detail}"
+    elif detail and detail.rstrip(".").casefold() != reason.casefold():
+        message += f": {detail}"  # not "500 Internal Server Error: Internal Server Error"
     return _Failure(
         reason="rate limited (429)" if status == 429 else f"Websim answered {status}",
         message=message,

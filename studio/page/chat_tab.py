@@ -23,7 +23,7 @@ from websim_core.catalog import DEFAULT_CHAT_MODEL
 from ..services.rate_limit import ClientRateLimitError
 from ..services.shared import Services
 from ..turns.chat import ChatHandlers, EmptyMessageError
-from ..turns.conversation import History, awaits_reply, settled
+from ..turns.conversation import LOST_TEXT, History, awaits_reply, settled
 from . import sidebar as conversations
 from .browser_code import applied, script, source
 from .common import PRIVATE, QUICK, caller, websim_calls
@@ -41,13 +41,11 @@ from .saved_chats import (
 STORAGE_KEY = "websim-studio-chat"
 # How long a refusal's notice stays before it goes by itself.
 NOTICE_SECONDS = 6
-LOST_TEXT = (
-    "No reply arrived: the page was reloaded or left before it came. Retry sends the message again."
-)
+# Saved under another WEBSIM_STUDIO_SECRET (docs/operators.md): visitors read what happened.
 UNREADABLE_NOTICE = (
-    "**Your saved conversations could not be read.** They were saved under another of this "
-    "server's secrets (`WEBSIM_STUDIO_SECRET` has changed, or was never set, since). They are "
-    "kept aside in this browser, unread; conversations from now on are saved as usual."
+    "**Your saved conversations could not be read.** This server has changed the key it saves "
+    "them with since. They are kept aside in this browser, unread; conversations from now on "
+    "are saved as usual."
 )
 MODEL_NOTE = (
     f"**Model:** Websim chooses. Its chat API takes no model name, so this page offers no "
@@ -140,7 +138,7 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
         when the page was left can no longer get it: it says so, with retry."""
         current = current_chat(value)
         kept = current["history"]
-        if awaits_reply(kept) or (kept and kept[-1].get("metadata", {}).get("status")):
+        if awaits_reply(kept):
             kept = settled(kept, LOST_TEXT)
             value = save_current(value, kept, current["system_prompt"])
         return (
@@ -192,8 +190,9 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
         except ClientRateLimitError as error:
             # Nothing was sent: the message goes back to the box, to send when allowed.
             gr.Warning(str(error), duration=NOTICE_SECONDS, title="Not sent yet")
-            remaining, message = chat.undo(kept, len(kept) - 1)
-            yield remaining, shown_history(remaining), gr.MultimodalTextbox(value=message)
+            remaining, message = chat.not_sent(kept, str(error))
+            box = gr.skip() if message is None else gr.MultimodalTextbox(value=message)
+            yield remaining, shown_history(remaining), box
 
     def save(kept: History, value: Any, system: str) -> tuple[Any, ...]:
         saved = save_current(read_library(value), _stored(kept), system)

@@ -16,7 +16,7 @@ The stored history keeps the raw text: exports and Websim get what was typed and
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -27,9 +27,22 @@ from ..turns.conversation import ChatMessage, History, is_note
 # entities, tables, strike-through). A backslash may escape any ASCII punctuation in Markdown.
 _ALWAYS_ESCAPED = frozenset("\\`*_[]<>&|~$")
 # At the start of a line these make lists, headings and rules; elsewhere they are plain text.
-_LINE_START = re.compile(r"^( {0,3})([-+=#])", re.MULTILINE)
-_ESCAPE_AFTER_DIGITS = re.compile(r"^( {0,3}\d{1,9})([.)])", re.MULTILINE)
-_ESCAPED_PUNCTUATION = re.compile(r"\\([!-/:-@\[-`{-~])")
+_LINE_START = re.compile(r"^([ \t]*)([-+=#])", re.MULTILINE)
+_ESCAPE_AFTER_DIGITS = re.compile(r"^([ \t]*\d{1,9})([.)])", re.MULTILINE)
+# What keeps the user's spacing on the page: Markdown strips a line's leading spaces and HTML
+# merges runs of them, but neither touches these. Typed as they are, they become references.
+_NBSP, _TAB, _BLANK = "\u00a0", "\u2003\u2003", "\u200b"
+_LITERAL = {char: "\\" + char for char in _ALWAYS_ESCAPED} | {
+    _NBSP: "&#160;",
+    "\u2003": "&#8195;",
+    _BLANK: "&#8203;",
+}
+_KEPT_SPACES = re.compile(r"^[ \t]+|[ \t]{2,}|\t")
+_READ = {_NBSP: " ", _TAB: "\t", "\u2003": "\t", _BLANK: "", "&#160;": _NBSP}
+_READ |= {"&#8195;": "\u2003", "&#8203;": _BLANK}
+_READ_BACK = re.compile(
+    r"\\[!-/:-@\[-`{-~]|\u2003\u2003|[\u00a0\u2003\u200b]|&#160;|&#8195;|&#8203;"
+)
 
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 _PARSER = MarkdownIt("commonmark")
@@ -51,15 +64,85 @@ _CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
 
 
 def literal_markdown(text: str) -> str:
-    """Markdown that renders as exactly `text`: every markup character is escaped."""
-    escaped = "".join("\\" + char if char in _ALWAYS_ESCAPED else char for char in text)
-    escaped = _ESCAPE_AFTER_DIGITS.sub(r"\1\\\2", escaped)
-    return _LINE_START.sub(r"\1\\\2", escaped)
+    """Markdown that renders as exactly `text`, its spaces, indentation and blank lines
+    included; a fenced code block in it renders as code.
+
+    Outside fences every markup character is escaped. Spaces that Markdown or HTML would drop
+    or merge (at a line's start, after another space) become no-break spaces and a tab two em
+    spaces; an indented line starts with a zero-width space, which keeps a paragraph's first
+    line from being trimmed, and so does a blank line after a blank line, so that it shows.
+    Those three characters, typed as they are, are written as numeric references instead, so
+    that `from_literal_markdown` can tell them apart.
+    """
+    return _by_fences(text, _literal_prose)
 
 
 def from_literal_markdown(markdown: str) -> str:
     """The text `literal_markdown` was given; an edit typed without escapes stays as typed."""
-    return _ESCAPED_PUNCTUATION.sub(r"\1", markdown)
+    return _by_fences(markdown, _typed_prose)
+
+
+def _by_fences(text: str, prose: Callable[[list[str]], list[str]]) -> str:
+    """`text` with its lines outside top-level fenced code blocks passed through `prose`, and
+    the fences' lines (the fence lines too) left as they are."""
+    lines = text.split("\n")
+    fenced = [False] * len(lines)
+    for token in _PARSER.parse(text):
+        if token.type == "fence" and token.level == 0 and token.map:
+            start, end = token.map
+            # The blank lines after it too: whether an unclosed fence holds them depends on
+            # what they hold, and they show nothing either way.
+            while end < len(lines) and not lines[end].strip(" \t"):
+                end += 1
+            for number in range(start, min(end, len(lines))):
+                fenced[number] = True
+    out: list[str] = []
+    run: list[str] = []
+    for line, in_fence in zip(lines, fenced, strict=True):
+        if in_fence:
+            out.extend(prose(run))
+            run = []
+            out.append(line)
+        else:
+            run.append(line)
+    out.extend(prose(run))
+    return "\n".join(out)
+
+
+def _literal_prose(lines: list[str]) -> list[str]:
+    if not lines:
+        return []
+    text = "\n".join(lines)
+    escaped = "".join(_LITERAL.get(char, char) for char in text)
+    escaped = _ESCAPE_AFTER_DIGITS.sub(r"\1\\\2", escaped)
+    escaped = _LINE_START.sub(r"\1\\\2", escaped)
+    escaped_lines = escaped.split("\n")
+    shown = []
+    for number, line in enumerate(escaped_lines):
+        if not line and number and not escaped_lines[number - 1]:
+            shown.append(_BLANK)  # Markdown would merge it with the blank line before
+        else:
+            shown.append(_KEPT_SPACES.sub(_kept_spaces, line))
+    return shown
+
+
+def _kept_spaces(match: re.Match[str]) -> str:
+    spaces = match.group()
+    if match.start() == 0:
+        # After a zero-width space: a paragraph's first line is trimmed of no-break spaces too.
+        return _BLANK + spaces.replace(" ", _NBSP).replace("\t", _TAB)
+    return spaces[0].replace("\t", _TAB) + spaces[1:].replace(" ", _NBSP).replace("\t", _TAB)
+
+
+def _typed_prose(lines: list[str]) -> list[str]:
+    return [_READ_BACK.sub(_read_back, line) for line in lines]
+
+
+def _read_back(match: re.Match[str]) -> str:
+    said = match.group()
+    if said.startswith("\\"):
+        return said[1:]
+    return _READ.get(said, "")
 
 
 def safe_reply_markdown(text: str) -> str:

@@ -1,9 +1,10 @@
 """One call made for a user: who asked (for limits and logs), and how it went (for metrics).
 
-Each call is logged in one line. A call made while the edge holds the request's `CallNotes` open
-(the /v1 routes) goes into the request's own line instead, so that a /v1 call costs one log
+Each call is logged in one line. A call made while the edge holds the request's `CallNotes`
+open (the /v1 routes) goes into the request's own line instead, so that a /v1 call costs one log
 record, not two; a call that ends after its request was logged (a caller that hung up) still
-gets a line of its own.
+gets a line of its own. The first failure of each kind that an operator can do something about
+adds a line saying what (`studio.turns.failures`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..services.identity import limit_key
 from ..services.logs import loggable
 from ..services.rate_limit import ClientRateLimitError
 from ..services.shared import Services
+from .failures import log_operator_hint
 
 log = logging.getLogger("websim_studio.calls")
 
@@ -85,6 +87,7 @@ async def tracked(services: Services, operation: Operation, caller: Caller) -> A
     except BaseException as error:
         outcome = _outcome(error)
         problem = str(error) if isinstance(error, Exception) else ""
+        log_operator_hint(error, services.websim.base_url)
         raise
     finally:
         seconds = time.perf_counter() - started

@@ -1,7 +1,8 @@
 """The Chat tab's and the `/chat` API's handlers.
 
 Handlers never raise for a failed turn: the user's message stays in the history and the error
-takes the reply's place, so one click on retry sends it again.
+takes the reply's place, so one click on retry sends it again. Which turns Websim is sent, and
+how a turn asked again is answered in place, is `studio.turns.conversation`'s.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from .calls import Caller, tracked
 from .conversation import (
     ChatMessage,
     History,
+    asked_again,
     assistant_message,
-    awaits_reply,
     error_note,
     files_of,
-    fold_unanswered,
+    marked,
     progress_note,
     text_of,
     to_websim_messages,
     user_message,
-    with_follow_up,
-    without_trailing_notes,
+    waiting_turn,
+    with_answer,
 )
 from .failures import describe_failure
 
@@ -58,52 +59,69 @@ class ChatHandlers:
             check_text(text, "message")
         except InvalidRequestError as error:
             raise EmptyMessageError(f"Not sent: the message {error.problem}.") from None
-        # A turn left unanswered keeps its note; it goes to Websim with this one.
-        return [*with_follow_up(history), user_message(text, files)]
+        # A turn left unanswered keeps its note, which now says it is not sent with this one.
+        return marked([*history, user_message(text, files)])
 
     async def respond(
         self, history: History, system_prompt: str, model: str, caller: Caller
     ) -> AsyncIterator[History]:
-        """Answer the conversation's last user message, yielding the history as it changes.
+        """Answer the user message waiting for its reply, yielding the history as it changes.
 
-        First the pending reply and its progress, then the reply, or the error in its place.
-        A history that does not end with a user message waiting for its reply is left alone.
-        Raises `ClientRateLimitError`, before anything is yielded, when the caller is over its
-        share: nothing was sent, so the page hands the message back rather than mark a failure.
+        That is the last message, or a turn asked again in place (`asked_again`); Websim gets
+        the answered turns before it and the message. First the pending reply and its progress,
+        then the reply, or the error in its place. A history with no user message waiting is
+        left alone. Raises `ClientRateLimitError`, before anything is yielded, when the caller
+        is over its share: nothing was sent, so the page hands the message back rather than
+        mark a failure (`not_sent`).
         """
-        if not awaits_reply(history):
+        index = waiting_turn(history)
+        if index is None:
             return
         try:
             async with tracked(self.services, "chat", caller):
-                messages = fold_unanswered(
-                    to_websim_messages(history, system_prompt or "", uploads=self.uploads)
+                messages = to_websim_messages(
+                    history[: index + 1], system_prompt or "", uploads=self.uploads
                 )
                 await self.services.limiter.hit(caller.key)
                 async for item in self.services.client.chat_stream(
                     messages, model=model, deadline=self.services.studio.deadline
                 ):
                     if isinstance(item, Progress):
-                        yield [*history, progress_note(str(item))]
+                        yield with_answer(history, index, progress_note(item))
                     else:
-                        yield [*history, assistant_message(item)]
+                        yield with_answer(history, index, assistant_message(item))
         except WebsimError as error:
-            yield [*history, error_note(describe_failure(error, self.services.websim.base_url))]
+            failure = describe_failure(error, self.services.websim.base_url)
+            yield with_answer(history, index, error_note(failure))
+
+    def not_sent(self, history: History, refusal: str) -> tuple[History, dict[str, Any] | None]:
+        """The history when the waiting turn could not be sent at all (`refusal` says why),
+        and what goes back into the message box: the last message goes back there, to send
+        when allowed; a turn asked again in place keeps its place, with `refusal` as its note."""
+        index = waiting_turn(history)
+        if index is None:
+            return history, None
+        if index == len(history) - 1:
+            return self.undo(history, index)
+        return with_answer(history, index, error_note(refusal)), None
 
     def retry_from(self, history: History, index: int) -> History:
         """The history to answer again when retry is pressed; Gradio gives the `index` of the
-        turn's user message, and the reply or error after it is dropped."""
-        return without_trailing_notes(history[: index + 1])
+        turn's user message (see `asked_again`)."""
+        return asked_again(history, index)
 
     def undo(self, history: History, index: int) -> tuple[History, dict[str, Any]]:
         """Remove the user message at `index` and what followed; its text and images go back
         into the message box, so nothing typed is lost."""
         message = history[index] if 0 <= index < len(history) else {}
-        return history[:index], {"text": text_of(message), "files": files_of(message)}
+        return marked(history[:index]), {"text": text_of(message), "files": files_of(message)}
 
     def edit(self, history: History, index: int, text: str) -> History:
-        """Replace the text of the user message at `index`, dropping the turns after it."""
+        """Replace the text of the user message at `index` and answer it: in place if it had
+        no reply and later messages follow, else with the turns after it dropped."""
         message: ChatMessage = history[index]
-        return [*history[:index], user_message(text.strip(), files_of(message))]
+        edited = user_message(text.strip(), files_of(message))
+        return asked_again([*history[:index], edited, *history[index + 1 :]], index)
 
     async def api_chat(
         self,
@@ -160,8 +178,11 @@ def api_messages(message: object, history: object, system_prompt: object) -> lis
         )
     if system_prompt is not None and not isinstance(system_prompt, str):
         raise InvalidRequestError("system_prompt", "must be text, or left out")
-    earlier = to_websim_messages(history or [])
+    # The message is the turn asked now: a user turn in `history` that got no reply is left
+    # out, as on the page.
+    asked: list[Any] = [*(history or []), {"role": "user", "content": message}]
+    *earlier, last = to_websim_messages(asked)
     if earlier:
         validate_messages(earlier, field="history")
     system = to_websim_messages([], system_prompt or "")
-    return [*system, *earlier, {"role": "user", "content": message}]
+    return [*system, *earlier, last]
