@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from studio.page.saved_chats import (
+    SEARCH_CHARS,
     UNREAD_MARK,
     current_chat,
     delete,
     empty_library,
+    entries,
     listing,
     read_library,
     rename,
@@ -15,7 +17,7 @@ from studio.page.saved_chats import (
     switch_to,
     title_for,
 )
-from studio.turns.conversation import assistant_message, user_message
+from studio.turns.conversation import assistant_message, error_note, user_message
 
 
 def test_conversations_are_listed_newest_first_titled_from_their_first_message() -> None:
@@ -59,3 +61,37 @@ def test_an_emptied_conversation_leaves_the_list() -> None:
 
     assert listing(save_current(library, [], "")) == []
     assert title_for([user_message("", ["/tmp/cat.png"])]) == "Image"
+
+
+def test_the_sidebar_lists_each_conversation_with_what_was_said_in_it_and_marks_the_current() -> (
+    None
+):
+    library = save_current(read_library(None), [user_message("About cats")], "")
+    cats = library["current"]
+    library = save_current(
+        start_new(library),
+        [
+            user_message("Tell me\nabout   dogs", ["/tmp/dog.png"]),
+            error_note("Websim is busy"),
+            assistant_message("Dogs bark."),
+        ],
+        "",
+    )
+    library = rename(library, cats, "Cats, mostly")
+
+    listed = entries(library)
+
+    assert [(entry["title"], entry["current"]) for entry in listed] == [
+        ("Tell me about dogs", True),
+        ("Cats, mostly", False),
+    ]
+    assert listed[0]["text"] == "Tell me about dogs Dogs bark."  # on one line, notes left out
+    assert listed[1] == {
+        "id": cats,
+        "title": "Cats, mostly",
+        "text": "About cats",
+        "current": False,
+    }
+    long = save_current(read_library(None), [user_message("word " * SEARCH_CHARS)], "")
+    assert len(entries(long)[0]["text"]) == SEARCH_CHARS
+    assert entries(start_new(library))[0]["current"] is False  # a new chat is on the page
