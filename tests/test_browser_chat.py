@@ -139,7 +139,7 @@ def export(page: Page, button: str) -> tuple[str, str]:
 ASKED = "Describe this café photo in lavish detail, please"
 ASKED_SLUG = "describe-this-cafe-photo-in-lavish"
 # The conversation's title, as the sidebar lists it.
-ASKED_TITLE = "Describe this café photo in lavish detail, ple…"
+ASKED_TITLE = "Describe this café photo in lavish detail, plea…"
 ANSWERED = f"Emulator reply to 1 message. You said: {ASKED} (with 1 image)"
 
 
