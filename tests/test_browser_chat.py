@@ -576,7 +576,8 @@ def test_on_a_phone_the_sidebar_folds_away_after_new_chat_switching_and_deleting
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(ARTIFACTS / "phone_sidebar_open.png"))
     # On a touch screen Rename and Delete show on every row, not only under a pointer.
-    expect(page.get_by_role("button", name="Rename “Phone one”")).to_be_visible()
+    expect(page.get_by_role("button", name="Rename “Phone one”")).to_have_css("opacity", "1")
+    expect(page.get_by_role("button", name="Delete “Phone one”")).to_have_css("opacity", "1")
     row(page, "Phone one").get_by_role("button", name="Phone one", exact=True).click()
     expect(sidebar_open(page)).to_have_count(0)
     expect(user_messages(page)).to_have_text(["Phone one"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gradio as gr
+
 from studio.page.saved_chats import (
     SEARCH_CHARS,
     UNREAD_MARK,
@@ -17,6 +19,7 @@ from studio.page.saved_chats import (
     switch_to,
     title_for,
 )
+from studio.page.sidebar import chosen, typed_title
 from studio.turns.conversation import assistant_message, error_note, user_message
 
 
@@ -95,3 +98,19 @@ def test_the_sidebar_lists_each_conversation_with_what_was_said_in_it_and_marks_
     long = save_current(read_library(None), [user_message("word " * SEARCH_CHARS)], "")
     assert len(entries(long)[0]["text"]) == SEARCH_CHARS
     assert entries(start_new(library))[0]["current"] is False  # a new chat is on the page
+
+
+def test_what_a_row_of_the_list_sends_is_read_whoever_sent_it() -> None:
+    def sent(data: object) -> gr.EventData:
+        return gr.EventData(None, data)
+
+    assert chosen(sent({"id": "a1b2c3d4e5f6"})) == "a1b2c3d4e5f6"
+    assert typed_title(sent({"id": "a1", "title": "Dogs"})) == "Dogs"
+    for odd in (None, "a1", ["a1"], {"id": 7}, {"id": None}, {}):
+        assert chosen(sent(odd)) == ""
+        assert typed_title(sent(odd)) is None
+    assert len(chosen(sent({"id": "x" * 10_000}))) == 64
+    assert len(typed_title(sent({"title": "y" * 10_000})) or "") == 1000
+    library = save_current(read_library(None), [user_message("Hi")], "")
+    renamed = rename(library, library["current"], typed_title(sent({"title": " z " * 900})) or "")
+    assert len(renamed["chats"][0]["title"]) == 120

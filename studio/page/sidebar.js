@@ -62,10 +62,16 @@
 
     // What the page does once a conversation was chosen, started or deleted: on a wide screen the
     // message box takes the focus; on a narrow one the sidebar folds away to show it.
+    // (The box is locked while a reply is on its way; switching stops it, and the box opens a
+    // moment later: the focus waits for it, a few seconds at most.)
+    const focusBox = (tries = 60) => {
+        const box = document.querySelector("#draft textarea");
+        if (box && !box.disabled) box.focus({ preventScroll: true });
+        else if (tries > 0) setTimeout(() => focusBox(tries - 1), 50);
+    };
     const settle = () => {
         if (window.matchMedia(WIDE).matches) {
-            const box = document.querySelector("#draft textarea");
-            if (box) box.focus({ preventScroll: true });
+            focusBox();
             return;
         }
         const toggle = document.querySelector("#sidebar.open .toggle-button");

@@ -35,8 +35,10 @@ _SIDEBAR = f"({source('sidebar.js')})()"
 LIST_JS = f"{_SIDEBAR}.mount(element, trigger, props, watch);"
 # After New chat or Delete all: the message box on a wide screen, the sidebar folded on a narrow.
 SETTLE_JS = f"() => {{ {_SIDEBAR}.settle(); }}"
-# What a row's event may carry: an id is new_id()'s 12 characters; a title is cut to 120.
+# What a row's event may carry: an id is new_id()'s 12 characters; a title is cut to 120 (with
+# room here for the spaces `rename` folds).
 _ID_CHARS = 64
+_TITLE_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -96,22 +98,22 @@ def wire_sidebar(
         return lambda value: show(change(read_library(value)))
 
     def switch(value: Any, event: gr.EventData) -> tuple[Any, ...]:
-        return show(switch_to(read_library(value), _chosen(event)))
+        return show(switch_to(read_library(value), chosen(event)))
 
     def retitle(value: Any, event: gr.EventData) -> tuple[Any, ...]:
         library_now = read_library(value)
-        title = event._data.get("title") if isinstance(event._data, dict) else None
-        if not isinstance(title, str):
+        title = typed_title(event)
+        if title is None:
             return gr.skip(), gr.skip()
-        renamed = rename(library_now, _chosen(event), title)
+        renamed = rename(library_now, chosen(event), title)
         return (renamed, *listed_updates(renamed))
 
     def remove_current(value: Any, event: gr.EventData) -> tuple[Any, ...]:
-        return show(delete(read_library(value), _chosen(event)))
+        return show(delete(read_library(value), chosen(event)))
 
     def remove_other(value: Any, event: gr.EventData) -> tuple[Any, ...]:
         library_now = read_library(value)
-        chat_id = _chosen(event)
+        chat_id = chosen(event)
         if chat_id == library_now["current"]:
             # The page shows it: only the event that stops its reply and shows another may go.
             return gr.skip(), gr.skip()
@@ -138,11 +140,18 @@ def wire_sidebar(
     sidebar.confirm_clear.click(None, js=SETTLE_JS)
 
 
-def _chosen(event: gr.EventData) -> str:
-    """The conversation a row's event names ("" when it names none)."""
+def chosen(event: gr.EventData) -> str:
+    """The conversation a row's event names ("" when it names none: it may come from anyone)."""
     data = event._data
     chat_id = data.get("id") if isinstance(data, dict) else None
     return chat_id[:_ID_CHARS] if isinstance(chat_id, str) else ""
+
+
+def typed_title(event: gr.EventData) -> str | None:
+    """The title a row's rename event carries (cut to `_TITLE_CHARS`), or None."""
+    data = event._data
+    title = data.get("title") if isinstance(data, dict) else None
+    return title[:_TITLE_CHARS] if isinstance(title, str) else None
 
 
 def _asking(asking: bool) -> tuple[Any, ...]:

@@ -56,7 +56,14 @@ test("a row found by what was said shows where; one found by its title shows not
 // The page around `settle`: a screen of `width`, the message box, the sidebar's fold toggle.
 function page(width, open = true) {
     const seen = { focused: 0, toggled: 0 };
-    const box = { focus: (options) => { seen.focused += 1; seen.preventScroll = options?.preventScroll; } };
+    const box = {
+        disabled: false,
+        focus: (options) => {
+            seen.focused += 1;
+            seen.preventScroll = options?.preventScroll;
+        },
+    };
+    const waiting = [];
     const toggle = { click: () => { seen.toggled += 1; } };
     const document = {
         querySelector: (selector) => {
@@ -68,7 +75,8 @@ function page(width, open = true) {
     const window = {
         matchMedia: (query) => ({ matches: query === "(min-width: 1100px)" && width >= 1100 }),
     };
-    return { globals: { document, matchMedia: window.matchMedia }, seen };
+    const setTimeout = (then) => waiting.push(then);
+    return { globals: { document, matchMedia: window.matchMedia, setTimeout }, seen, box, waiting };
 }
 
 test("after a choice, a wide screen focuses the message box and keeps the sidebar open", () => {
@@ -84,4 +92,17 @@ test("after a choice, a phone folds the sidebar away and raises no keyboard", ()
     const folded = page(390, false);
     sidebar(folded.globals).settle(); // already folded: left alone
     assert.deepEqual(folded.seen, { focused: 0, toggled: 0 });
+});
+
+test("a message box still locked by the reply being stopped is focused once it opens", () => {
+    const { globals, seen, box, waiting } = page(1280);
+    box.disabled = true;
+    sidebar(globals).settle();
+    assert.equal(seen.focused, 0);
+    waiting.shift()(); // still locked: it waits on
+    assert.equal(seen.focused, 0);
+    box.disabled = false;
+    waiting.shift()();
+    assert.equal(seen.focused, 1);
+    assert.equal(waiting.length, 0);
 });
