@@ -21,6 +21,17 @@
             .toLowerCase();
     const wordsOf = (query) => fold(query).split(/\s+/).filter(Boolean);
 
+    // Each entry's title and text folded, once: the search runs at every key typed.
+    const foldedOf = (() => {
+        const kept = new WeakMap();
+        return (entry) => {
+            if (!kept.has(entry)) {
+                kept.set(entry, { title: fold(entry.title), text: fold(entry.text) });
+            }
+            return kept.get(entry);
+        };
+    })();
+
     // The entries holding every word of `query`, in their order; all of them for a blank query.
     const matching = (entries, query) => {
         const words = wordsOf(query);
@@ -29,8 +40,8 @@
         );
         if (!words.length) return usable;
         return usable.filter((entry) => {
-            const held = fold(`${entry.title ?? ""}\n${entry.text ?? ""}`);
-            return words.every((word) => held.includes(word));
+            const { title, text } = foldedOf(entry);
+            return words.every((word) => title.includes(word) || text.includes(word));
         });
     };
 
@@ -38,26 +49,32 @@
     // does not say why it matches; "" when the title says it, or nothing is sought.
     const excerpt = (entry, query) => {
         const words = wordsOf(query);
-        const title = fold(entry?.title);
-        if (!words.length || words.every((word) => title.includes(word))) return "";
-        const text = String(entry?.text ?? "");
-        // Folded a character at a time, so that a place in the folded text is one in the text.
-        let folded = "";
-        const at = [];
-        Array.from(text).forEach((character, index) => {
-            const each = fold(character);
-            folded += each;
-            for (let count = 0; count < each.length; count += 1) at.push(index);
-        });
-        const found = words.map((word) => folded.indexOf(word)).filter((place) => place >= 0);
+        if (!entry || !words.length) return "";
+        const folded = foldedOf(entry);
+        if (words.every((word) => folded.title.includes(word))) return "";
+        const found = words.map((word) => folded.text.indexOf(word)).filter((at) => at >= 0);
         if (!found.length) return "";
-        const characters = Array.from(text);
-        const middle = at[Math.min(...found)];
-        const latest = characters.length - EXCERPT_CHARS;
-        const start = Math.max(0, Math.min(middle - Math.floor(EXCERPT_CHARS / 3), latest));
-        const end = Math.min(characters.length, start + EXCERPT_CHARS);
-        const piece = characters.slice(start, end).join("").trim();
-        return `${start > 0 ? "…" : ""}${piece}${end < characters.length ? "…" : ""}`;
+        const text = String(entry.text ?? "");
+        let first = Math.min(...found);
+        if (folded.text.length !== text.length) {
+            // Folding changed the length (a ligature, some scripts): find the place in the text
+            // a character at a time, up to the match.
+            let length = 0;
+            let index = 0;
+            for (const character of text) {
+                length += fold(character).length;
+                if (length > first) break;
+                index += character.length;
+            }
+            first = index;
+        }
+        // Not between the two halves of a character written as a surrogate pair (an emoji).
+        const whole = (at) => (/[\udc00-\udfff]/.test(text[at] ?? "") ? at + 1 : at);
+        const latest = text.length - EXCERPT_CHARS;
+        const start = whole(Math.max(0, Math.min(first - Math.floor(EXCERPT_CHARS / 3), latest)));
+        const end = whole(Math.min(text.length, start + EXCERPT_CHARS));
+        const piece = text.slice(start, end).trim();
+        return `${start > 0 ? "…" : ""}${piece}${end < text.length ? "…" : ""}`;
     };
 
     // What the page does once a conversation was chosen, started or deleted: on a wide screen the

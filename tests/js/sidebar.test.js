@@ -106,3 +106,14 @@ test("a message box still locked by the reply being stopped is focused once it o
     assert.equal(seen.focused, 1);
     assert.equal(waiting.length, 0);
 });
+
+test("an excerpt never cuts an emoji in half", () => {
+    const { excerpt } = sidebar();
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    for (const lead of ["", "a"]) {
+        const entry = { id: "f6", title: "Faces", text: `${lead}${"😀".repeat(40)} needle${" hay".repeat(30)}` };
+        const piece = excerpt(entry, "needle");
+        assert.match(piece, /needle/);
+        assert.doesNotMatch(piece, lone, piece);
+    }
+});
