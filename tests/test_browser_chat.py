@@ -489,6 +489,30 @@ def test_rename_and_delete_work_from_the_keyboard_and_another_row_leaves_the_pag
     expect(listed(page)).to_have_text(["Second topic"])
 
 
+def test_a_title_being_typed_survives_the_list_arriving_from_a_reply(
+    page: Page, faults: FaultQueue
+) -> None:
+    send_and_wait_for_reply(page, "Name me later")
+    faults("chat", {"type": "hang", "seconds": 1.5})
+    send(page, "A slow one")
+    expect(bot_messages(page).last).to_contain_text("Waiting for Websim")
+    page.get_by_role("button", name="Rename “Name me later”").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Half-typed")
+
+    # The reply comes, and with its save a new list from the server.
+    expect(bot_messages(page).last).to_have_text(
+        "Emulator reply to 3 messages. You said: A slow one", timeout=10_000
+    )
+    expect(draft_box(page)).to_be_enabled()
+    title_box = page.get_by_role("textbox", name="New title for “Name me later”")
+    expect(title_box).to_have_value("Half-typed")
+    expect(title_box).to_be_focused()
+    page.keyboard.type(", then done")
+    page.keyboard.press("Enter")
+    expect(listed(page)).to_have_text(["Half-typed, then done"])
+
+
 def test_the_search_finds_conversations_by_title_and_by_what_was_said(page: Page) -> None:
     for number, said in enumerate(
         ["Plan a trip to Lisbon", "Bake a sourdough loaf", "Write a haiku about the sea"]
@@ -588,6 +612,10 @@ def test_on_a_phone_the_sidebar_folds_away_after_new_chat_switching_and_deleting
     expect(user_messages(page)).to_have_text(["Phone two"])
     open_the_sidebar(page)
     expect(listed(page)).to_have_text(["Phone two"])
+    page.get_by_role("button", name="Delete all conversations…").click()
+    page.get_by_role("button", name="Delete all", exact=True).click()
+    expect(sidebar_open(page)).to_have_count(0)
+    expect(user_messages(page)).to_have_count(0)
 
 
 def test_the_sidebar_belongs_to_the_chat_tab_and_leaves_the_image_tab_its_width(
