@@ -7,11 +7,11 @@ import gradio as gr
 from studio.page.saved_chats import (
     SEARCH_CHARS,
     UNREAD_MARK,
+    Library,
     current_chat,
     delete,
     empty_library,
     entries,
-    listing,
     read_library,
     rename,
     save_current,
@@ -23,27 +23,32 @@ from studio.page.sidebar import chosen, typed_title
 from studio.turns.conversation import assistant_message, error_note, user_message
 
 
+def listed_titles(library: Library) -> list[str]:
+    """The titles the sidebar lists, newest first."""
+    return [entry["title"] for entry in entries(library)]
+
+
 def test_conversations_are_listed_newest_first_titled_from_their_first_message() -> None:
     library = read_library(empty_library())
     library = save_current(library, [user_message("About cats"), assistant_message("Yes")], "")
     cats = library["current"]
     library = start_new(library)
     assert current_chat(library)["history"] == []
-    assert [title for title, _ in listing(library)] == ["About cats"]  # a new chat is not listed
+    assert listed_titles(library) == ["About cats"]  # a new chat is not listed
     library = save_current(library, [user_message("About dogs " * 10)], "Be brief")
 
-    titles = [title for title, _ in listing(library)]
+    titles = listed_titles(library)
     assert titles == ["About dogs About dogs About dogs About dogs Abo…", "About cats"]
     library = switch_to(library, cats)
     assert current_chat(library)["history"][0] == user_message("About cats")
 
     renamed = rename(library, cats, "  Cats,   mostly ")
-    assert listing(renamed)[1][0] == "Cats, mostly"
-    assert listing(save_current(renamed, [user_message("Other")], ""))[0][0] == "Cats, mostly"
-    assert listing(rename(renamed, cats, ""))[1][0] == "About cats"
+    assert listed_titles(renamed)[1] == "Cats, mostly"
+    assert listed_titles(save_current(renamed, [user_message("Other")], ""))[0] == "Cats, mostly"
+    assert listed_titles(rename(renamed, cats, ""))[1] == "About cats"
 
     remaining = delete(library, cats)
-    assert [title for title, _ in listing(remaining)] == [titles[0]]
+    assert listed_titles(remaining) == [titles[0]]
     assert current_chat(remaining)["system_prompt"] == "Be brief"
 
 
@@ -52,7 +57,7 @@ def test_what_the_browser_sends_is_read_whatever_its_shape() -> None:
 
     migrated = read_library(old_shape)
 
-    assert listing(migrated)[0][0] == "Hello"
+    assert listed_titles(migrated)[0] == "Hello"
     assert current_chat(migrated)["system_prompt"] == "Kind"
     assert read_library(None) == {"chats": [], "current": ""}
     assert read_library({"chats": ["junk", {"history": "junk"}]})["chats"][0]["history"] == []
@@ -62,7 +67,7 @@ def test_what_the_browser_sends_is_read_whatever_its_shape() -> None:
 def test_an_emptied_conversation_leaves_the_list() -> None:
     library = save_current(read_library(None), [user_message("Hi")], "")
 
-    assert listing(save_current(library, [], "")) == []
+    assert listed_titles(save_current(library, [], "")) == []
     assert title_for([user_message("", ["/tmp/cat.png"])]) == "Image"
 
 

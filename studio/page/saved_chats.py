@@ -134,11 +134,6 @@ def clear_all() -> Library:
     return {"chats": [], "current": new_id()}
 
 
-def listing(library: Library) -> list[tuple[str, str]]:
-    """(title, id) of every kept conversation, newest first, as the sidebar lists them."""
-    return [(chat["title"], chat["id"]) for chat in library["chats"]]
-
-
 def entries(library: Library) -> list[dict[str, Any]]:
     """What the sidebar's list shows and searches, newest first: each kept conversation's id,
     title, what was said in it (on one line, up to `SEARCH_CHARS`) and whether it is on the page."""
