@@ -141,6 +141,8 @@ def export(page: Page, button: str) -> tuple[str, str]:
 # Folded to ASCII and cut at the last word break within 40 characters.
 ASKED = "Describe this café photo in lavish detail, please"
 ASKED_SLUG = "describe-this-cafe-photo-in-lavish"
+# The conversation's title, as the sidebar lists it.
+ASKED_TITLE = "Describe this café photo in lavish detail, plea…"
 ANSWERED = f"Emulator reply to 1 message. You said: {ASKED} (with 1 image)"
 
 
@@ -176,7 +178,9 @@ def test_the_exports_are_built_in_the_browser_and_hold_the_conversation(
     assert json_name == markdown_name.removesuffix(".md") + ".json"
     assert markdown == "\n".join(
         [
-            "# Websim Studio conversation",
+            f"# {ASKED_TITLE}",
+            "",
+            "A Websim Studio conversation.",
             "",
             f"Model: `{DEFAULT_CHAT_MODEL}`",
             "",
@@ -203,6 +207,7 @@ def test_the_exports_are_built_in_the_browser_and_hold_the_conversation(
     document = json.loads(json_text)
     inlined = "data:image/png;base64," + base64.b64encode(image.read_bytes()).decode()
     assert document == {
+        "title": ASKED_TITLE,
         "model": DEFAULT_CHAT_MODEL,
         "system_prompt": "Be brief.",
         "messages": [
@@ -449,36 +454,303 @@ def test_a_reply_lost_to_a_reload_is_marked_with_retry(page: Page, faults: Fault
 
 
 def listed(page: Page) -> Any:
-    return page.locator("#conversations label")
+    return page.locator("#conversations .conversation")
+
+
+def row(page: Page, title: str) -> Any:
+    return listed(page).filter(has=page.get_by_role("button", name=title, exact=True))
+
+
+def current_title(page: Page) -> Any:
+    return page.locator("#conversations [aria-current=true]")
+
+
+def delete_from_its_row(page: Page, title: str) -> None:
+    page.get_by_role("button", name=f"Delete “{title}”").click()
+    expect(page.locator("#conversations .confirming")).to_have_text(f"Delete “{title}”?DeleteKeep")
+    page.locator("#conversations").get_by_role("button", name="Delete", exact=True).click()
 
 
 def test_conversations_are_kept_listed_renamed_switched_and_deleted(page: Page) -> None:
     send_and_wait_for_reply(page, "About cats")
     page.get_by_role("button", name="+ New chat").click()
     expect(user_messages(page)).to_have_count(0)
+    expect(draft_box(page)).to_be_focused()
     send_and_wait_for_reply(page, "About dogs")
     expect(listed(page)).to_have_text(["About dogs", "About cats"])  # newest first
+    expect(current_title(page)).to_have_text("About dogs")
 
-    page.locator("#chat-title input").fill("Dogs, mostly")
-    page.locator("#chat-title input").press("Enter")
+    page.get_by_role("button", name="Rename “About dogs”").click()
+    title_box = page.get_by_role("textbox", name="New title for “About dogs”")
+    expect(title_box).to_be_focused()
+    title_box.press("Control+A")
+    title_box.press_sequentially("Dogs, mostly")
+    title_box.press("Enter")
     expect(listed(page)).to_have_text(["Dogs, mostly", "About cats"])
-    listed(page).filter(has_text="About cats").click()
+    row(page, "About cats").get_by_role("button", name="About cats", exact=True).click()
     expect(user_messages(page)).to_have_text(["About cats"])
+    expect(current_title(page)).to_have_text("About cats")
+    expect(draft_box(page)).to_be_focused()  # ready for the next message
 
     page.reload()
     wait_until_restored(page)
     expect(listed(page)).to_have_text(["Dogs, mostly", "About cats"])
     expect(user_messages(page)).to_have_text(["About cats"])
+    expect(current_title(page)).to_have_text("About cats")
     # The restored conversation goes on from where it was.
     send_and_wait_for_reply(page, "More cats", messages_sent=3)
+    expect(listed(page)).to_have_text(["About cats", "Dogs, mostly"])
 
-    page.get_by_role("button", name="Delete this conversation").click()
+    # Deleting asks first; keeping it changes nothing.
+    page.get_by_role("button", name="Delete “About cats”").click()
+    page.locator("#conversations").get_by_role("button", name="Keep", exact=True).click()
+    expect(listed(page)).to_have_text(["About cats", "Dogs, mostly"])
+    delete_from_its_row(page, "About cats")
     expect(listed(page)).to_have_text(["Dogs, mostly"])
     expect(user_messages(page)).to_have_text(["About dogs"])
+    expect(current_title(page)).to_have_text("Dogs, mostly")
     page.get_by_role("button", name="Delete all conversations…").click()
     page.get_by_role("button", name="Delete all", exact=True).click()
     expect(listed(page)).to_have_count(0)
+    expect(page.locator("#conversations [role=status]")).to_have_text("No conversations yet.")
     expect(user_messages(page)).to_have_count(0)
+
+
+def test_rename_and_delete_work_from_the_keyboard_and_another_row_leaves_the_page_as_it_is(
+    page: Page, faults: FaultQueue
+) -> None:
+    send_and_wait_for_reply(page, "First topic")
+    page.get_by_role("button", name="+ New chat").click()
+    send_and_wait_for_reply(page, "Second topic")
+    expect(listed(page)).to_have_text(["Second topic", "First topic"])
+
+    # Escape leaves the title as it was; the focus goes back to the Rename button.
+    page.get_by_role("button", name="Rename “First topic”").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("Not this")
+    page.keyboard.press("Escape")
+    expect(listed(page)).to_have_text(["Second topic", "First topic"])
+    expect(page.get_by_role("button", name="Rename “First topic”")).to_be_focused()
+    # Leaving the title box keeps what was typed in it, unsaved.
+    page.keyboard.press("Enter")
+    page.keyboard.type("The first, renamed")
+    page.get_by_role("searchbox", name="Search conversations").focus()
+    expect(page.get_by_role("textbox", name="New title for “First topic”")).to_have_value(
+        "The first, renamed"
+    )
+    page.get_by_role("button", name="Save the title").click()
+    expect(listed(page)).to_have_text(["Second topic", "The first, renamed"])
+
+    # A reply on its way goes on while another conversation is deleted.
+    faults("chat", {"type": "hang", "seconds": 2})
+    send(page, "Still answered")
+    expect(bot_messages(page).last).to_contain_text("Waiting for Websim")
+    page.get_by_role("button", name="Delete “The first, renamed”").focus()
+    page.keyboard.press("Enter")
+    confirm = page.locator("#conversations").get_by_role("button", name="Delete", exact=True)
+    expect(confirm).to_be_focused()
+    page.keyboard.press("Escape")  # asked, and kept
+    expect(page.get_by_role("button", name="Delete “The first, renamed”")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    expect(listed(page)).to_have_text(["Second topic"])
+    expect(bot_messages(page).last).to_have_text(
+        "Emulator reply to 3 messages. You said: Still answered", timeout=10_000
+    )
+    expect(user_messages(page)).to_have_text(["Second topic", "Still answered"])
+    page.reload()
+    wait_until_restored(page)
+    expect(listed(page)).to_have_text(["Second topic"])
+
+
+def test_a_title_being_typed_survives_the_list_arriving_from_a_reply(
+    page: Page, faults: FaultQueue
+) -> None:
+    send_and_wait_for_reply(page, "Name me later")
+    faults("chat", {"type": "hang", "seconds": 1.5})
+    send(page, "A slow one")
+    expect(bot_messages(page).last).to_contain_text("Waiting for Websim")
+    page.get_by_role("button", name="Rename “Name me later”").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Half-typed")
+
+    # The reply comes, and with its save a new list from the server.
+    expect(bot_messages(page).last).to_have_text(
+        "Emulator reply to 3 messages. You said: A slow one", timeout=10_000
+    )
+    expect(draft_box(page)).to_be_enabled()
+    title_box = page.get_by_role("textbox", name="New title for “Name me later”")
+    expect(title_box).to_have_value("Half-typed")
+    expect(title_box).to_be_focused()
+    page.keyboard.type(", then done")
+    page.keyboard.press("Enter")
+    expect(listed(page)).to_have_text(["Half-typed, then done"])
+
+
+def test_the_search_finds_conversations_by_title_and_by_what_was_said(page: Page) -> None:
+    for number, said in enumerate(
+        ["Plan a trip to Lisbon", "Bake a sourdough loaf", "Write a haiku about the sea"]
+    ):
+        if number:
+            page.get_by_role("button", name="+ New chat").click()
+        send_and_wait_for_reply(page, said)
+    page.get_by_role("button", name="Rename “Plan a trip to Lisbon”").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Holiday\n")
+    expect(listed(page)).to_have_count(3)
+    search = page.get_by_role("searchbox", name="Search conversations")
+    box = search.bounding_box()
+    assert box is not None and box["y"] < 120  # at the top, under New chat
+
+    search.fill("HOLIDAY")  # a title, whatever its case
+    expect(listed(page)).to_have_text(["Holiday"])
+    search.fill("lisbon trip")  # what was said, every word
+    expect(listed(page).locator(".conversation-name")).to_have_text(["Holiday"])
+    expect(listed(page).locator(".conversation-excerpt")).to_contain_text(["trip to Lisbon"])
+    search.fill("emulator reply")  # the replies are searched too
+    expect(listed(page)).to_have_count(3)
+    search.fill("croissant")
+    expect(listed(page)).to_have_count(0)
+    expect(page.locator("#conversations [role=status]")).to_have_text(
+        "No conversation matches “croissant”."
+    )
+    page.screenshot(path=str(ARTIFACTS / "sidebar_search_nothing_found.png"))
+    search.fill("sourdough")
+    expect(listed(page)).to_have_text(["Bake a sourdough loaf"])
+    search.press("ArrowDown")
+    expect(page.get_by_role("button", name="Bake a sourdough loaf", exact=True)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(user_messages(page)).to_have_text(["Bake a sourdough loaf"])
+    expect(draft_box(page)).to_be_focused()
+    # A new list from the server (this turn's save) keeps the search as typed.
+    send_and_wait_for_reply(page, "More flour?", messages_sent=3)
+    expect(search).to_have_value("sourdough")
+    expect(listed(page)).to_have_text(["Bake a sourdough loaf"])
+    search.press("Escape")
+    expect(listed(page)).to_have_count(3)
+
+
+def test_a_renamed_conversation_is_exported_under_its_new_title(page: Page) -> None:
+    send_and_wait_for_reply(page, "Some words to start with")
+    page.get_by_role("button", name="Rename “Some words to start with”").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Notes for Ana\n")
+    expect(listed(page)).to_have_text(["Notes for Ana"])
+
+    markdown_name, markdown = export(page, "Export Markdown")
+    json_name, json_text = export(page, "Export JSON")
+
+    assert markdown_name.endswith("-notes-for-ana.md"), markdown_name
+    assert markdown.splitlines()[0] == "# Notes for Ana"
+    assert json_name.endswith("-notes-for-ana.json"), json_name
+    assert json.loads(json_text)["title"] == "Notes for Ana"
+
+
+def sidebar_open(page: Page) -> Any:
+    return page.locator("#sidebar.open")
+
+
+def open_the_sidebar(page: Page) -> None:
+    page.locator("#sidebar .toggle-button").click()
+    expect(sidebar_open(page)).to_have_count(1)
+    # Then it slides in.
+    page.wait_for_function("document.querySelector('#sidebar').getBoundingClientRect().x >= 0")
+
+
+def test_on_a_phone_the_sidebar_folds_away_after_new_chat_switching_and_deleting(
+    phone_page: Page,
+) -> None:
+    page = phone_page
+    send_and_wait_for_reply(page, "Phone one")
+    open_the_sidebar(page)
+    page.get_by_role("button", name="+ New chat").click()
+    expect(sidebar_open(page)).to_have_count(0)
+    expect(user_messages(page)).to_have_count(0)
+    expect(draft_box(page)).not_to_be_focused()  # no keyboard raised by itself
+    send_and_wait_for_reply(page, "Phone two")
+
+    open_the_sidebar(page)
+    expect(listed(page)).to_have_text(["Phone two", "Phone one"])
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(ARTIFACTS / "phone_sidebar_open.png"))
+    # On a touch screen Rename and Delete show on every row, not only under a pointer.
+    expect(page.get_by_role("button", name="Rename “Phone one”")).to_have_css("opacity", "1")
+    expect(page.get_by_role("button", name="Delete “Phone one”")).to_have_css("opacity", "1")
+    row(page, "Phone one").get_by_role("button", name="Phone one", exact=True).click()
+    expect(sidebar_open(page)).to_have_count(0)
+    expect(user_messages(page)).to_have_text(["Phone one"])
+
+    open_the_sidebar(page)
+    delete_from_its_row(page, "Phone one")
+    expect(sidebar_open(page)).to_have_count(0)
+    expect(user_messages(page)).to_have_text(["Phone two"])
+    open_the_sidebar(page)
+    expect(listed(page)).to_have_text(["Phone two"])
+    page.get_by_role("button", name="Delete all conversations…").click()
+    page.get_by_role("button", name="Delete all", exact=True).click()
+    expect(sidebar_open(page)).to_have_count(0)
+    expect(user_messages(page)).to_have_count(0)
+
+
+def test_the_sidebar_belongs_to_the_chat_tab_and_leaves_the_image_tab_its_width(
+    page: Page,
+) -> None:
+    send_and_wait_for_reply(page, "Before the pictures")
+    expect(sidebar_open(page)).to_have_count(1)  # opened where there is room
+    chat_left = page.locator("#chatbot").bounding_box()
+    assert chat_left is not None and chat_left["x"] > 300
+
+    page.get_by_role("tab", name="Image").click()
+    expect(page.locator("#sidebar")).to_be_hidden()
+    prompt = page.locator("#prompt textarea")
+    expect(prompt).to_be_visible()
+    box = prompt.bounding_box()
+    assert box is not None and box["x"] < 100, box  # no blank column where the sidebar was
+    page.screenshot(path=str(ARTIFACTS / "image_tab_after_sidebar.png"))
+
+    page.get_by_role("tab", name="Chat").click()
+    expect(sidebar_open(page)).to_be_visible()
+    expect(listed(page)).to_have_text(["Before the pictures"])
+    back = page.locator("#chatbot").bounding_box()
+    assert back is not None and back["x"] == pytest.approx(chat_left["x"], abs=2)
+
+
+def test_the_sidebar_in_dark_mode_marks_the_current_conversation_legibly(
+    browser: Any, studio: RunningStudio, request: pytest.FixtureRequest
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    try:
+        page.goto(studio.url)
+        wait_until_restored(page)
+        send_and_wait_for_reply(page, "Dark one")
+        page.get_by_role("button", name="+ New chat").click()
+        send_and_wait_for_reply(page, "Dark two")
+        expect(current_title(page)).to_have_text("Dark two")
+        page.get_by_role("searchbox", name="Search conversations").fill("dark")
+        row_colour, text_colour, other_text = page.evaluate(
+            """() => {
+                const luminance = (color) => {
+                    const [r, g, b] = color.match(/[\\d.]+/g).map(Number);
+                    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+                };
+                const current = document.querySelector("#conversations .conversation.current");
+                const other = document.querySelector(
+                    "#conversations .conversation:not(.current) .conversation-name"
+                );
+                return [
+                    luminance(getComputedStyle(current).backgroundColor),
+                    luminance(getComputedStyle(current.querySelector("button")).color),
+                    luminance(getComputedStyle(other).color),
+                ];
+            }"""
+        )
+        assert row_colour < 90 < 150 < text_colour, (row_colour, text_colour)
+        assert other_text > 150, other_text
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        context.close()
 
 
 def test_conversations_saved_under_another_secret_are_reported_not_dropped_silently(

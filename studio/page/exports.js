@@ -68,8 +68,14 @@
         }
         return slug;
     };
+    // The conversation's title as the sidebar shows it, renamed or not; a library kept before
+    // titles were, the first thing said.
     const firstSaid = messages.find((message) => message.role === "user" && textOf(message));
-    const title = (firstSaid && slugOf(textOf(firstSaid))) || "conversation";
+    const heading =
+        (typeof chat.title === "string" && chat.title.split(/\s+/).join(" ").trim()) ||
+        (firstSaid && textOf(firstSaid).split(/\s+/).join(" ").trim()) ||
+        "";
+    const title = slugOf(heading) || "conversation";
     // The user's own calendar day, not UTC's.
     const now = new Date();
     const day = [now.getFullYear(), now.getMonth() + 1, now.getDate()]
@@ -89,7 +95,8 @@
     };
 
     if (format === "markdown") {
-        const lines = ["# Websim Studio conversation", "", `Model: \`${model}\``, ""];
+        const lines = [`# ${heading || "Websim Studio conversation"}`, ""];
+        lines.push("A Websim Studio conversation.", "", `Model: \`${model}\``, "");
         if (system) lines.push("## System", "", system, "");
         for (const message of messages) {
             lines.push(message.role === "user" ? "## You" : "## Websim", "");
@@ -156,6 +163,6 @@
         notice(`Not exported: ${error.message}.`);
         return;
     }
-    const exported = { model, system_prompt: system, messages: sent };
+    const exported = { title: heading, model, system_prompt: system, messages: sent };
     download(JSON.stringify(exported, null, 2), "application/json", "json");
 }

@@ -8,16 +8,17 @@ export, nor per saved turn as it did when the exports were made ahead at each sa
 
 The documents are those `studio.turns.conversation` defines for Websim:
 
-- Markdown: a heading, the model, the system prompt when set, then a `## You` or `## Websim`
-  section per message with its text and its attached images named by file name.
-- JSON: `{"model", "system_prompt", "messages"}`, where `messages` are what Websim is sent (as
-  `to_websim_messages` builds them): text-only turns as strings, turns with images as `text` and
-  `image_url` parts. The browser fetches each attached image from this server and inlines it as a
-  data URL, so `messages` can be passed back as the `/chat` API's `history`.
+- Markdown: the conversation's title as its heading, the model, the system prompt when set,
+  then a `## You` or `## Websim` section per message with its text and its attached images named
+  by file name.
+- JSON: `{"title", "model", "system_prompt", "messages"}`, where `messages` are what Websim is
+  sent (as `to_websim_messages` builds them): text-only turns as strings, turns with images as
+  `text` and `image_url` parts. The browser fetches each attached image from this server and
+  inlines it as a data URL, so `messages` can be passed back as the `/chat` API's `history`.
 
 Notes (messages whose `metadata` has a title: a pending reply, an error) are left out of both.
-Files are named `websim-chat-<YYYY-MM-DD>-<title>.md` / `.json`, the title a slug of the first
-thing the user said.
+Files are named `websim-chat-<YYYY-MM-DD>-<title>.md` / `.json`, the title a slug of the
+conversation's title as the sidebar shows it (the first thing the user said, unless renamed).
 """
 
 from websim_core.catalog import DEFAULT_CHAT_MODEL

@@ -26,6 +26,9 @@ Chat = dict[str, Any]
 UNREAD_MARK = "unread"
 TITLE_CHARS = 48
 UNTITLED = "New conversation"
+# How much of a conversation's text the sidebar's search looks through: the page is sent it with
+# the list, besides the library itself, so a very long conversation is searched by its start.
+SEARCH_CHARS = 20_000
 
 
 def empty_library() -> Library:
@@ -131,9 +134,24 @@ def clear_all() -> Library:
     return {"chats": [], "current": new_id()}
 
 
-def listing(library: Library) -> list[tuple[str, str]]:
-    """(title, id) of every kept conversation, newest first, as the sidebar lists them."""
-    return [(chat["title"], chat["id"]) for chat in library["chats"]]
+def entries(library: Library) -> list[dict[str, Any]]:
+    """What the sidebar's list shows and searches, newest first: each kept conversation's id,
+    title, what was said in it (on one line, up to `SEARCH_CHARS`) and whether it is on the page."""
+    return [
+        {
+            "id": chat["id"],
+            "title": chat["title"],
+            "text": said_in(chat["history"]),
+            "current": chat["id"] == library["current"],
+        }
+        for chat in library["chats"]
+    ]
+
+
+def said_in(history: History) -> str:
+    """The text of a conversation's messages, notes left out, on one line."""
+    said = " ".join(text_of(message) for message in history if not is_note(message))
+    return " ".join(said.split())[:SEARCH_CHARS]
 
 
 def _history_of(chat: Mapping[str, Any]) -> History:

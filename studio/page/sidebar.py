@@ -1,8 +1,12 @@
 """The conversations sidebar: the conversations kept in this browser, newest first.
 
-New chat, switch, rename, delete and clear all. What each does to the kept conversations is in
-`studio.page.saved_chats`; here are the controls and their events. The Chat tab passes `show`, which
-puts a library's current conversation on the page, and the components it fills.
+New chat, then a search box over the list; each row switches to its conversation, renames it or
+deletes it (asking first), and the one on the page is marked; at the bottom, delete them all
+(asking first). The list is a gr.HTML built by `sidebar.js`, which searches in the browser and
+sends each row's action to the server as an event of its own. What each does to the kept
+conversations is in `studio.page.saved_chats`; here are the controls and their events. The Chat tab
+passes `show`, which puts a library's current conversation on the page, and the components it
+fills.
 """
 
 from __future__ import annotations
@@ -13,28 +17,36 @@ from typing import Any
 
 import gradio as gr
 
+from .browser_code import source
 from .common import QUICK
 from .saved_chats import (
     Library,
     clear_all,
-    current_chat,
     delete,
-    listing,
+    entries,
     read_library,
     rename,
     start_new,
     switch_to,
 )
 
+_SIDEBAR = f"({source('sidebar.js')})()"
+# Run by the list's gr.HTML as it mounts, with Gradio's `element`, `trigger`, `props`, `watch`.
+LIST_JS = f"{_SIDEBAR}.mount(element, trigger, props, watch);"
+# After New chat or Delete all: the message box on a wide screen, the sidebar folded on a narrow.
+SETTLE_JS = f"() => {{ {_SIDEBAR}.settle(); }}"
+# What a row's event may carry: an id is new_id()'s 12 characters; a title is cut to 120 (with
+# room here for the spaces `rename` folds).
+_ID_CHARS = 64
+_TITLE_CHARS = 1000
+
 
 @dataclass(frozen=True)
 class Sidebar:
     """The sidebar's components, built inside the page's Blocks."""
 
-    listed: gr.Radio
-    title: gr.Textbox
+    listed: gr.HTML
     new: gr.Button
-    delete: gr.Button
     clear: gr.Button
     confirm_clear: gr.Button
     keep: gr.Button
@@ -42,7 +54,7 @@ class Sidebar:
     @property
     def shown(self) -> list[Any]:
         """What `listed_updates` fills, in order."""
-        return [self.listed, self.title, self.delete]
+        return [self.listed]
 
 
 def build_sidebar() -> Sidebar:
@@ -50,39 +62,24 @@ def build_sidebar() -> Sidebar:
     # screen wide enough to show both.
     with gr.Sidebar(label="Conversations", open=False, elem_id="sidebar"):
         new = gr.Button("+ New chat", variant="primary", size="sm", elem_id="new-chat")
-        listed = gr.Radio(
+        listed = gr.HTML(
             [],
-            label="Kept in this browser",
-            info="Newest first. Nothing is kept on the server.",
+            html_template="",
+            js_on_load=LIST_JS,
+            apply_default_css=False,
             elem_id="conversations",
         )
-        title = gr.Textbox(
-            label="Title",
-            placeholder="Named after its first message",
-            info="Type a title, then Enter.",
-            max_lines=1,
-            interactive=False,
-            elem_id="chat-title",
-        )
-        delete_button = gr.Button(
-            "Delete this conversation", size="sm", variant="secondary", interactive=False
-        )
+        gr.Markdown("Kept in this browser, not on the server.", elem_id="kept-where")
         clear = gr.Button("Delete all conversations…", size="sm", variant="secondary")
         with gr.Row():
             confirm_clear = gr.Button("Delete all", size="sm", variant="stop", visible=False)
             keep = gr.Button("Keep them", size="sm", variant="secondary", visible=False)
-    return Sidebar(listed, title, new, delete_button, clear, confirm_clear, keep)
+    return Sidebar(listed, new, clear, confirm_clear, keep)
 
 
 def listed_updates(library: Library) -> tuple[Any, ...]:
-    """The list, the current conversation's title box and its delete button, for `library`."""
-    chat = current_chat(library)
-    kept = any(saved["id"] == chat["id"] for saved in library["chats"])
-    return (
-        gr.Radio(choices=listing(library), value=chat["id"] if kept else None),
-        gr.Textbox(value=chat["title"] if kept else "", interactive=kept),
-        gr.Button(interactive=kept),
-    )
+    """The list for `library`, its current conversation marked."""
+    return (gr.HTML(value=entries(library)),)
 
 
 def wire_sidebar(
@@ -93,41 +90,68 @@ def wire_sidebar(
     cancels: Sequence[Any],
 ) -> None:
     """Connect the sidebar: each action changes the kept conversations, then `show` puts the
-    current one in `shown`. Any of them stops a reply on its way (`cancels`): it belonged to
-    the conversation being left, which keeps a note saying it got no reply."""
+    current one in `shown`. Those that change the conversation on the page stop a reply on its
+    way (`cancels`): it belonged to the conversation being left, which keeps a note saying it
+    got no reply. Renaming, or deleting another conversation, leaves the page as it is."""
 
     def act(change: Callable[[Library], Library]) -> Callable[[Any], tuple[Any, ...]]:
         return lambda value: show(change(read_library(value)))
 
-    def switch(value: Any, chat_id: str | None) -> tuple[Any, ...]:
-        return show(switch_to(read_library(value), chat_id or ""))
+    def switch(value: Any, event: gr.EventData) -> tuple[Any, ...]:
+        return show(switch_to(read_library(value), chosen(event)))
 
-    def retitle(value: Any, title: str) -> tuple[Any, ...]:
+    def retitle(value: Any, event: gr.EventData) -> tuple[Any, ...]:
         library_now = read_library(value)
-        renamed = rename(library_now, library_now["current"], title)
+        title = typed_title(event)
+        if title is None:
+            return gr.skip(), gr.skip()
+        renamed = rename(library_now, chosen(event), title)
         return (renamed, *listed_updates(renamed))
 
-    def remove(value: Any) -> tuple[Any, ...]:
+    def remove_current(value: Any, event: gr.EventData) -> tuple[Any, ...]:
+        return show(delete(read_library(value), chosen(event)))
+
+    def remove_other(value: Any, event: gr.EventData) -> tuple[Any, ...]:
         library_now = read_library(value)
-        return show(delete(library_now, library_now["current"]))
+        chat_id = chosen(event)
+        if chat_id == library_now["current"]:
+            # The page shows it: only the event that stops its reply and shows another may go.
+            return gr.skip(), gr.skip()
+        removed = delete(library_now, chat_id)
+        return (removed, *listed_updates(removed))
 
     everything = list(shown)
-    sidebar.new.click(act(start_new), library, everything, cancels=list(cancels), **QUICK)
-    sidebar.listed.input(
-        switch, [library, sidebar.listed], everything, cancels=list(cancels), **QUICK
-    )
-    sidebar.delete.click(remove, library, everything, cancels=list(cancels), **QUICK)
-    # Enter renames. (Not on leaving the box: that would race a click on another conversation,
-    # and put back the one being left.)
-    sidebar.title.submit(retitle, [library, sidebar.title], [library, *sidebar.shown], **QUICK)
+    changes_page: dict[str, Any] = {"cancels": list(cancels), **QUICK}
+    sidebar.new.click(act(start_new), library, everything, **changes_page)
+    sidebar.new.click(None, js=SETTLE_JS)
+    listed = sidebar.listed
+    listed.switch(switch, library, everything, **changes_page)
+    listed.delete_current(remove_current, library, everything, **changes_page)
+    listed.rename(retitle, library, [library, listed], **QUICK)
+    listed.delete_other(remove_other, library, [library, listed], **QUICK)
 
     # Deleting every conversation asks once more, in place.
     asking = [sidebar.clear, sidebar.confirm_clear, sidebar.keep]
     sidebar.clear.click(lambda: _asking(True), None, asking, **QUICK)
     sidebar.keep.click(lambda: _asking(False), None, asking, **QUICK)
-    sidebar.confirm_clear.click(
-        lambda: _asking(False), None, asking, cancels=list(cancels), **QUICK
-    ).then(lambda: show(clear_all()), None, everything, **QUICK)
+    sidebar.confirm_clear.click(lambda: _asking(False), None, asking, **changes_page).then(
+        lambda: show(clear_all()), None, everything, **QUICK
+    )
+    sidebar.confirm_clear.click(None, js=SETTLE_JS)
+
+
+def chosen(event: gr.EventData) -> str:
+    """The conversation a row's event names ("" when it names none: it may come from anyone)."""
+    data = event._data
+    chat_id = data.get("id") if isinstance(data, dict) else None
+    return chat_id[:_ID_CHARS] if isinstance(chat_id, str) else ""
+
+
+def typed_title(event: gr.EventData) -> str | None:
+    """The title a row's rename event carries (cut to `_TITLE_CHARS`), or None."""
+    data = event._data
+    title = data.get("title") if isinstance(data, dict) else None
+    return title[:_TITLE_CHARS] if isinstance(title, str) else None
 
 
 def _asking(asking: bool) -> tuple[Any, ...]:

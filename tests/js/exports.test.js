@@ -99,7 +99,9 @@ test("Markdown: the conversation on the page, its notes left out, images by file
     assert.equal(
         await blob.text(),
         [
-            "# Websim Studio conversation",
+            `# ${conversation[0].content}`,
+            "",
+            "A Websim Studio conversation.",
             "",
             "Model: `websim-default`",
             "",
@@ -138,6 +140,7 @@ test("JSON: what Websim is sent, attached images inlined from this server", asyn
     const [{ name, blob }] = world.downloads;
     assert.match(name, /^websim-chat-2026-12-03-.*\.json$/);
     assert.deepEqual(JSON.parse(await blob.text()), {
+        title: conversation[0].content,
         model: MODEL,
         system_prompt: "",
         messages: [
@@ -189,4 +192,29 @@ test("a conversation opened with an image alone is named 'conversation'", async 
     const world = browser();
     await exporter("markdown", world)(library([{ role: "user", content: [picture] }]));
     assert.equal(world.downloads[0].name, "websim-chat-2026-12-03-conversation.md");
+});
+
+test("a renamed conversation is exported under its title, in the file's name and heading", async () => {
+    for (const format of ["markdown", "json"]) {
+        const world = browser();
+        // Its words alone: the JSON would otherwise fetch the attached image.
+        const kept = library(conversation.slice(0, 3));
+        kept.chats[1].title = "  Tea at   the lighthouse ";
+        await exporter(format, world)(kept);
+        const [{ name, blob }] = world.downloads;
+        assert.equal(name, `websim-chat-2026-12-03-tea-at-the-lighthouse.${format === "json" ? "json" : "md"}`);
+        const text = await blob.text();
+        if (format === "json") assert.equal(JSON.parse(text).title, "Tea at the lighthouse");
+        else assert.equal(text.split("\n")[0], "# Tea at the lighthouse");
+    }
+});
+
+test("a title with nothing a file name can hold names the file 'conversation'", async () => {
+    const world = browser();
+    const kept = library(conversation);
+    kept.chats[1].title = "¿¡…!?";
+    await exporter("markdown", world)(kept);
+    const [{ name, blob }] = world.downloads;
+    assert.equal(name, "websim-chat-2026-12-03-conversation.md");
+    assert.equal((await blob.text()).split("\n")[0], "# ¿¡…!?");
 });
