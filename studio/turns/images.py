@@ -64,8 +64,8 @@ class ImageHandlers:
         others: list[asyncio.Future[Path]] = []
         try:
             async with tracked(self.services, "image", caller):
-                if not isinstance(count, int) or not 1 <= count <= MAX_IMAGES:
-                    raise InvalidRequestError("count", f"must be 1 to {MAX_IMAGES} images")
+                if type(count) is not int or not 1 <= count <= MAX_IMAGES:
+                    raise InvalidRequestError("the number of images", f"must be 1 to {MAX_IMAGES}")
                 prompt = await self._checked(prompt, aspect_ratio, model, caller, count)
                 sent = True
                 others = [
