@@ -196,3 +196,76 @@ async def test_an_image_that_stalls_after_websim_answers_still_ends_by_the_deadl
     assert 1.9 < took < 2.6, f"{took:.2f} s"
     assert "did not arrive within the call's deadline" in str(failure.value)
     assert describe_failure(failure.value, "http://websim").endswith(" Try again.")
+
+
+# -- several at once ----------------------------------------------------------------------------
+
+
+async def count_of(
+    handlers: ImageHandlers, count: object, caller: str = "tab-1"
+) -> list[ImageUpdate]:
+    updates = handlers.generate("a red fox", "4:3", "flux", Caller(caller), count)  # type: ignore[arg-type]
+    return [update async for update in updates]
+
+
+async def test_several_images_come_at_once_each_named_and_in_its_ratio(
+    services: Services, emulator: Emulator
+) -> None:
+    updates = await count_of(ImageHandlers(services), 4)
+
+    done = updates[-1]
+    assert not done.failed and done.caption == "a red fox"
+    assert len(emulator.requests) == 4
+    assert [image.name for image in done.images] == [
+        "websim-a-red-fox-4x3.png",
+        "websim-a-red-fox-4x3-2.png",
+        "websim-a-red-fox-4x3-3.png",
+        "websim-a-red-fox-4x3-4.png",
+    ]
+    for path in done.images:
+        with Image.open(path) as image:
+            width, height = image.size
+        assert width * 3 == height * 4
+        assert services.files.kept_name(path) is not None  # served from the kept images' route
+
+
+async def test_several_images_are_counted_all_or_none(emulator: Emulator) -> None:
+    services = Services(Settings(base_url=emulator.base_url), StudioSettings(requests_per_minute=4))
+    try:
+        handlers = ImageHandlers(services)
+        await count_of(handlers, 2)  # two left
+        refused = await count_of(handlers, 4)
+        sent_after_refusal = len(emulator.requests)
+        two = await count_of(handlers, 2)  # exactly what is left
+        none_left = await count_of(handlers, 1)
+    finally:
+        await services.close()
+
+    assert [(update.failed, update.refused) for update in refused] == [(True, True)]
+    assert "try again in" in refused[0].status
+    assert sent_after_refusal == 2  # nothing of the four was sent
+    assert not two[-1].failed and len(two[-1].images) == 2
+    assert none_left[-1].refused
+    assert len(emulator.requests) == 4
+
+
+async def test_one_failure_among_several_fails_them_all_in_one_sentence(
+    services: Services, emulator: Emulator
+) -> None:
+    emulator.script("image", Fault.status(400, message="prompt was flagged"))
+
+    updates = await count_of(ImageHandlers(services), 3)
+
+    assert updates[-1].failed and not updates[-1].refused and updates[-1].images == ()
+    assert updates[-1].status == "Websim answered 400 Bad Request: prompt was flagged."
+
+
+@pytest.mark.parametrize("count", [0, 5, 100, "4", True, None])
+async def test_a_number_of_images_out_of_range_is_refused_before_sending(
+    services: Services, emulator: Emulator, count: object
+) -> None:
+    updates = await count_of(ImageHandlers(services), count)
+
+    assert [(update.failed, update.refused) for update in updates] == [(True, True)]
+    assert updates[0].status == "That request cannot be sent: the number of images must be 1 to 4."
+    assert emulator.requests == []

@@ -3,17 +3,29 @@
 - Generate (or Enter in the prompt; Shift+Enter adds a line) swaps itself for Stop until the
   generation ends, and the last result is cleared the moment the request is on its way, so a
   failure is never shown beside an older picture.
+- "Number of images" makes 1 to 4 at once, counted against the client's limit all or none.
 - Stop cancels the running event: its Websim request is dropped (the connection closes) and the
   tab says it was stopped.
 - A refusal before anything is sent (a blank or too long prompt, the client over its limit) is a
   notice that goes away by itself; the prompt and the last result stay as they were.
+- Clicking an example fills in the prompt and ratio and clears the last status line.
 - The prompt's counter runs in the browser, against websim_core's cap.
+
+The result and the gallery are the browser's (image_gallery.js, over image_store.js): the
+server's event hands the result a description of the images made (`made`), and the browser
+fetches each from this server's route for kept images and keeps its bytes in IndexedDB. The
+gallery shows what this browser keeps, so it outlives reloads, server restarts and the server's
+own copies, which age out.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -22,9 +34,10 @@ from websim_core import InvalidRequestError
 from websim_core.catalog import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_MODEL
 from websim_core.validation import MAX_PROMPT_CHARS, validate_prompt
 
+from ..services.files import IMAGES_ROUTE
 from ..services.shared import Services
-from ..turns.images import ImageHandlers
-from .browser_code import applied
+from ..turns.images import MAX_IMAGES, ImageHandlers
+from .browser_code import applied, source
 from .common import PRIVATE, QUICK, caller, websim_calls
 from .rendering import safe_reply_markdown
 
@@ -41,9 +54,39 @@ MODEL_NOTE = (
     f"**Model:** {DEFAULT_IMAGE_MODEL}, the only one: Websim's image endpoint takes no model name."
 )
 STOPPED = "⏹️ Stopped: the request to Websim was cancelled and no image was made."
+# What this browser keeps of the images it made: past either cap the oldest go first. A few
+# hundred megabytes is well inside what browsers give a site, and a gallery of this many
+# thumbnails still opens at once.
+KEPT_IMAGES = 60
+KEPT_BYTES = 200 * 1024 * 1024
 
 # Counted in the browser at every change (prompt_counter.js), against websim_core's cap.
 COUNTER_JS = applied("prompt_counter.js", MAX_PROMPT_CHARS)
+
+
+def gallery_js(part: str, max_count: int = KEPT_IMAGES, max_bytes: int = KEPT_BYTES) -> str:
+    """The `js_on_load` of the result (`part` "result") or the gallery ("gallery")."""
+    store = applied("image_store.js", {"maxCount": max_count, "maxBytes": max_bytes})
+    return f"({source('image_gallery.js')})(element, props, watch, {store}, {json.dumps(part)});"
+
+
+def made(prompt: str, aspect_ratio: str, images: tuple[Path, ...], kept_name: Any) -> str:
+    """The result's value: what the browser fetches and keeps, as JSON. Each image is fetched
+    from this server's route for kept images (relative, so the page works under any prefix),
+    and saved under its download name."""
+    return json.dumps(
+        {
+            "batch": uuid.uuid4().hex,
+            # The gallery's order, newest first, on the server's clock.
+            "made": int(time.time() * 1000),
+            "prompt": prompt,
+            "ratio": aspect_ratio,
+            "images": [
+                {"url": IMAGES_ROUTE.lstrip("/") + (kept_name(path) or ""), "name": path.name}
+                for path in images
+            ],
+        }
+    )
 
 
 def counter_html(count: int) -> str:
@@ -71,25 +114,29 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
                     label="Aspect ratio",
                     elem_id="aspect-ratio",
                 )
+                count = gr.Radio(
+                    list(range(1, MAX_IMAGES + 1)),
+                    value=1,
+                    label="Number of images",
+                    elem_id="image-count",
+                )
                 generate = gr.Button("Generate", variant="primary", elem_id="generate")
-                stop = gr.Button("Stop", variant="stop", visible=False, elem_id="image-stop")
+                stop = gr.Button(
+                    "■ Stop generating", variant="stop", visible=False, elem_id="image-stop"
+                )
                 status = gr.Markdown(elem_id="image-status")
                 gr.Markdown(MODEL_NOTE, elem_id="image-model-note")
             with gr.Column(scale=3, min_width=280):
-                result = gr.Image(
-                    label="Result",
-                    type="filepath",
-                    interactive=False,
-                    height=520,
-                    buttons=["download", "fullscreen"],
+                # The browser draws it (gallery_js), from its value: `made`, or "" for none.
+                result = gr.HTML(
+                    "",
+                    html_template="",
+                    js_on_load=gallery_js("result"),
                     elem_id="result",
                 )
-                # HTML of escaped text, not Markdown: the prompt shows exactly as typed, with no
-                # markup, link or picture made of it.
-                caption = gr.HTML(elem_id="result-caption")
         # Under the picture, not beside the button: on a phone the result comes right after
         # Generate, where a person looks once it is pressed.
-        gr.Examples(
+        examples = gr.Examples(
             [list(example) for example in EXAMPLES],
             [prompt, aspect_ratio],
             label="Examples: click one to fill in the prompt",
@@ -98,45 +145,33 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
             elem_id="image-examples",
             api_visibility="private",
         )
-        gallery = gr.Gallery(
-            label="This session's images",
-            columns=6,
-            height=260,
-            object_fit="contain",
-            preview=False,
-            # Otherwise a lone image is stretched to the gallery's full width.
-            fit_columns=False,
-            buttons=["download", "fullscreen"],
-            interactive=False,
-            elem_id="gallery",
-        )
+        gr.HTML("", html_template="", js_on_load=gallery_js("gallery"), elem_id="gallery")
 
     def buttons(running: bool) -> tuple[Any, Any]:
         """Generate, or Stop while a generation runs."""
         return gr.Button(visible=not running), gr.Button(visible=running)
 
     async def make_image(
-        text: str, ratio: str, shown: list[Any] | None, request: gr.Request
+        text: str, ratio: str, number: int, request: gr.Request
     ) -> AsyncIterator[Any]:
-        collected = [(item[0], item[1]) for item in shown or []]
         started = False
-        async for update in images.generate(text, ratio, DEFAULT_IMAGE_MODEL, caller(request)):
+        updates = images.generate(text, ratio, DEFAULT_IMAGE_MODEL, caller(request), number)
+        async for update in updates:
             message = safe_reply_markdown(update.status)
             if update.refused:
                 # Gradio shows a notice's text as HTML.
                 gr.Warning(html.escape(update.status), duration=NOTICE_SECONDS)
                 yield gr.skip()  # every output as it was
             elif update.failed:
-                yield f"⚠️ {message}", None, "", gr.skip(), *buttons(running=False)
-            elif update.image is None:
+                yield f"⚠️ {message}", "", *buttons(running=False)
+            elif not update.images:
                 # The first step clears the last result: from here on it would not be this one.
-                cleared = (None, "") if not started else (gr.skip(), gr.skip())
+                cleared = "" if not started else gr.skip()
                 started = True
-                yield f"⏳ {message}", *cleared, gr.skip(), gr.skip(), gr.skip()
+                yield f"⏳ {message}", cleared, gr.skip(), gr.skip()
             else:
-                collected.insert(0, (str(update.image), update.caption))
-                shown_caption = html.escape(update.caption)
-                yield message, str(update.image), shown_caption, collected, *buttons(False)
+                value = made(update.caption, ratio, update.images, services.files.kept_name)
+                yield message, value, *buttons(running=False)
 
     def show_stop(text: str) -> Any:
         """Stop in Generate's place; not for a prompt that will be refused before anything is
@@ -152,8 +187,8 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
         [generate.click, prompt.submit], show_stop, prompt, [generate, stop], **QUICK
     ).then(
         make_image,
-        [prompt, aspect_ratio, gallery],
-        [status, result, caption, gallery, generate, stop],
+        [prompt, aspect_ratio, count],
+        [status, result, generate, stop],
         # The status line and Stop say what is happening. Gradio's own tracker would also put a
         # red "Error" over the picture when the queue refuses the event (the server is busy).
         show_progress="hidden",
@@ -174,3 +209,5 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
         **QUICK,
     )
     prompt.change(None, prompt, counter, js=COUNTER_JS, **QUICK)
+    # A filled-in example is a fresh start: an earlier failure's words would not be about it.
+    examples.dataset.click(lambda: "", None, status, **QUICK)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from websim_core import ImageResponse, Progress, WebsimError
+from websim_core import ImageResponse, InvalidRequestError, Progress, WebsimError
 from websim_core.validation import validate_aspect_ratio, validate_model, validate_prompt
 
 from ..services.rate_limit import ClientRateLimitError
@@ -18,20 +18,28 @@ from .calls import Caller, tracked
 from .download_names import image_stem
 from .failures import capitalised, describe_failure
 
+# Images of one prompt made at once, on the page and in /v1's `n`: each is a request to Websim.
+MAX_IMAGES = 4
+
 
 @dataclass(frozen=True)
 class ImageUpdate:
-    """One step of a generation: what to say, and once it is done, the image and its caption.
+    """One step of a generation: what to say, and once it is done, the images and their caption.
 
     A failed update is `refused` when nothing was sent: the input, or the caller's share of
     requests, stopped it first.
     """
 
     status: str
-    image: Path | None = None
+    images: tuple[Path, ...] = ()
     caption: str = ""
     failed: bool = False
     refused: bool = False
+
+    @property
+    def image(self) -> Path | None:
+        """The first image, once they are made."""
+        return self.images[0] if self.images else None
 
 
 class ImageHandlers:
@@ -41,20 +49,30 @@ class ImageHandlers:
         self.services = services
 
     async def generate(
-        self, prompt: str, aspect_ratio: str, model: str, caller: Caller
+        self, prompt: str, aspect_ratio: str, model: str, caller: Caller, count: int = 1
     ) -> AsyncIterator[ImageUpdate]:
-        """Yield progress, then the image saved on this server, or one failed update.
+        """Yield progress, then `count` images of the prompt saved on this server, or one failed
+        update.
 
-        The image's file is named from its prompt and ratio, the name a browser gives its
+        The `count` are asked for at once and counted as `count` requests, all or none (see
+        `api_generate_images`); the progress said is the first one's. Each file is named from
+        the prompt and ratio (the second `-2`, and so on), the name a browser gives its
         download.
         """
         sent = False
         ends_at = time.monotonic() + self.services.studio.deadline
+        others: list[asyncio.Future[Path]] = []
         try:
             async with tracked(self.services, "image", caller):
-                prompt = await self._checked(prompt, aspect_ratio, model, caller)
+                if type(count) is not int or not 1 <= count <= MAX_IMAGES:
+                    raise InvalidRequestError("the number of images", f"must be 1 to {MAX_IMAGES}")
+                prompt = await self._checked(prompt, aspect_ratio, model, caller, count)
                 sent = True
-                image: Path | None = None
+                others = [
+                    asyncio.ensure_future(self._made(prompt, aspect_ratio, model, ends_at))
+                    for _ in range(count - 1)
+                ]
+                first: Path | None = None
                 async for item in self.services.client.generate_image_stream(
                     prompt,
                     aspect_ratio=aspect_ratio,
@@ -64,15 +82,27 @@ class ImageHandlers:
                     if isinstance(item, Progress):
                         yield ImageUpdate(capitalised(str(item)) + "…")
                     elif isinstance(item, ImageResponse):
-                        yield ImageUpdate("Downloading the image…")
+                        yield ImageUpdate(
+                            "Downloading the image…"
+                            if count == 1
+                            else f"Downloading the images ({count})…"
+                        )
                         time_left = ends_at - time.monotonic()
-                        image = await self.services.save_image(item.url, time_left=time_left)
-                        image = named(image, image_stem(prompt, aspect_ratio))
-            if image is not None:
-                yield ImageUpdate(f"Done: {aspect_ratio}, {model}.", image, prompt)
+                        first = await self.services.save_image(item.url, time_left=time_left)
+                made = [first, *await asyncio.gather(*others)] if first is not None else []
+            if made:
+                stem = image_stem(prompt, aspect_ratio)
+                kept = tuple(
+                    named(image, stem if number == 1 else f"{stem}-{number}")
+                    for number, image in enumerate(made, 1)
+                )
+                yield ImageUpdate(f"Done: {aspect_ratio}, {model}.", kept, prompt)
         except (ClientRateLimitError, WebsimError) as error:
             wording = describe_failure(error, self.services.websim.base_url)
             yield ImageUpdate(wording, failed=True, refused=not sent)
+        finally:
+            for other in others:
+                other.cancel()
 
     async def api_generate_image(
         self, prompt: object, aspect_ratio: object, model: object, caller: Caller
