@@ -391,7 +391,7 @@ def test_a_killed_replica_loses_no_new_call(cluster: Cluster) -> None:
             )
             with LOCAL.open(request, timeout=10) as response:
                 assert response.status == 200
-        # The calls the dead replica held were sent again, to the other one (HAProxy's log
+        # The calls the dead replica held or refused went to the other one (HAProxy's log
         # marks a call sent elsewhere by a `+` before its number of retries).
         resent = re.findall(
             r"/\+\d+ \d+/\d+ \"POST /v1/chat/completions", cluster.balancer.output()
