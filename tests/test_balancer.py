@@ -22,6 +22,7 @@ from pathlib import Path
 
 import openai
 import pytest
+import yaml
 from gradio_client import Client
 
 from tests.app_process import (
@@ -109,7 +110,7 @@ def upstream() -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture(scope="module")
-def cluster(
+def started_cluster(
     redis_server: tuple[str, subprocess.Popen[bytes]],  # noqa: F811 (the imported fixture)
     upstream: EmulatorProcess,
     tmp_path_factory: pytest.TempPathFactory,
@@ -169,6 +170,16 @@ def cluster(
         yield Cluster(balancer, replicas, upstream, redis, settings, folder, stack)
 
 
+@pytest.fixture
+def cluster(started_cluster: Cluster) -> Cluster:
+    """The cluster with both replicas up: one a test killed is started again first."""
+    for number, app in enumerate(started_cluster.replicas, 1):
+        if app.process.poll() is not None:
+            started_cluster.restart(number)
+            started_cluster.balancer.wait_for(f"replica{number}", "UP", OUT_WITHIN)
+    return started_cluster
+
+
 def served(app: RunningApp, path: str, at_least: int = 0) -> int:
     """How many requests for `path` the replica's log shows; given `at_least`, once it shows
     that many (a request's line is written as it ends) or 5 s have passed."""
@@ -183,6 +194,43 @@ def served(app: RunningApp, path: str, at_least: int = 0) -> int:
 def client_at(address: str) -> dict[str, str]:
     """Headers of a caller playing the client at `address`."""
     return {"X-Forwarded-For": address}
+
+
+# --- the recipe as shipped ----------------------------------------------------------------------
+
+
+def test_the_compose_file_agrees_with_the_config_and_the_settings() -> None:
+    compose = yaml.safe_load((PROJECT_ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    balancer = services["balancer"]
+    replicas = {name: service for name, service in services.items() if name.startswith("studio")}
+    assert len(replicas) >= 2
+    named = {value for key, value in balancer["environment"].items() if key.startswith("WEBSIM_R")}
+    assert named == {f"{name}:7860" for name in replicas}
+    address = balancer["networks"]["studio"]["ipv4_address"]
+    for service in replicas.values():
+        env = service["environment"]
+        assert env["WEBSIM_STUDIO_TRUSTED_PROXIES"] == f"{address}/32"
+        assert env["WEBSIM_STUDIO_LIMITS_STORAGE"] == "redis://redis:6379"
+        # Calls in flight finish before Docker's SIGKILL, and no call outlasts the balancer.
+        grace = int(env["WEBSIM_STUDIO_SHUTDOWN_GRACE"])
+        assert int(service["stop_grace_period"].removesuffix("s")) >= grace + 5
+        timeout = int(balancer["environment"]["WEBSIM_BALANCER_TIMEOUT"].removesuffix("s"))
+        assert timeout >= int(env["WEBSIM_STUDIO_DEADLINE"]) + 30
+
+
+@pytest.mark.parametrize("replicas", [2, 4])
+def test_haproxy_accepts_the_config_as_compose_gives_it(replicas: int) -> None:
+    haproxy = shutil.which("haproxy")
+    assert haproxy is not None, "apt-get install haproxy (.ci/run does)"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env |= {f"WEBSIM_REPLICA_{n}": f"studio-{n}:7860" for n in range(3, replicas + 1)}
+    checked = subprocess.run(
+        [haproxy, "-c", "-f", str(CONFIG)], env=env, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
+    # Names that do not resolve yet (containers still starting) do not stop the balancer.
+    assert checked.stderr.count("could not resolve address") == 2 * replicas, checked.stderr
 
 
 # --- clients through the balancer ----------------------------------------------------------------
@@ -399,8 +447,7 @@ def test_a_killed_replica_loses_no_new_call(cluster: Cluster) -> None:
         print(f"in flight at the kill: {outcomes['in flight']}; {len(resent)} sent again")
         assert resent
     finally:
-        cluster.balancer.wait_for("replica1", "DOWN", OUT_WITHIN)
-        cluster.restart(1)
-    cluster.balancer.wait_for("replica1", "UP", OUT_WITHIN)
+        cluster.upstream.clear()
+    cluster.balancer.wait_for("replica1", "DOWN", OUT_WITHIN)
     outcome = call(cluster.balancer.url, "chat", HI, headers=client_at("203.0.113.200"))
     assert outcome.startswith("complete: Emulator reply"), outcome
