@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -176,7 +177,7 @@ def cluster(started_cluster: Cluster) -> Cluster:
     for number, app in enumerate(started_cluster.replicas, 1):
         if app.process.poll() is not None:
             started_cluster.restart(number)
-            started_cluster.balancer.wait_for(f"replica{number}", "UP", OUT_WITHIN)
+        started_cluster.balancer.wait_for(f"replica{number}", "UP", OUT_WITHIN)
     return started_cluster
 
 
@@ -389,6 +390,40 @@ def test_a_frozen_replica_is_out_within_ten_seconds_and_back_after_it_thaws(
     assert out < OUT_WITHIN
 
 
+def test_with_every_replica_out_callers_are_told_in_words_not_html(cluster: Cluster) -> None:
+    for app in cluster.replicas:
+        app.process.send_signal(signal.SIGSTOP)
+    api = openai.OpenAI(base_url=cluster.balancer.url + "v1", api_key="unused", max_retries=0)
+    try:
+        for number in (1, 2):
+            cluster.balancer.wait_for(f"replica{number}", "DOWN", OUT_WITHIN)
+        with pytest.raises(openai.APIStatusError) as refused:
+            api.chat.completions.create(
+                model="gemini-1.5-pro", messages=[{"role": "user", "content": "hi"}]
+            )
+        with pytest.raises(urllib.error.HTTPError) as page:
+            LOCAL.open(cluster.balancer.url, timeout=10)
+    finally:
+        for app in cluster.replicas:
+            app.process.send_signal(signal.SIGCONT)
+        api.close()
+    assert refused.value.status_code == 503
+    assert refused.value.response.headers["content-type"] == "application/json"
+    assert refused.value.response.headers["retry-after"] == "10"
+    assert refused.value.body == {
+        "message": "No server is available right now. Try again in a few seconds.",
+        "type": "server_error",
+        "param": None,
+        "code": "server_busy",
+    }
+    with page.value as answer:
+        assert answer.code == 503
+        assert answer.headers["content-type"].startswith("text/plain")
+        assert answer.read().decode().startswith("No server is available right now.")
+    for number in (1, 2):
+        cluster.balancer.wait_for(f"replica{number}", "UP", OUT_WITHIN)
+
+
 def test_a_killed_replica_loses_no_new_call(cluster: Cluster) -> None:
     # The first calls each wait on Websim long enough to be in flight when a replica dies.
     in_flight = 8
@@ -431,7 +466,10 @@ def test_a_killed_replica_loses_no_new_call(cluster: Cluster) -> None:
         asyncio.run(load())
         assert outcomes["after"] == ["answered"] * 24, outcomes
         for outcome in outcomes["in flight"]:
-            assert outcome == "answered" or outcome.startswith("502 application/json envelope")
+            assert outcome == "answered" or outcome in (
+                "502 application/json envelope",
+                "503 application/json envelope",
+            )
         # Page clients too, whichever replica their cookie named.
         for number in (1, 2):
             request = urllib.request.Request(
