@@ -361,13 +361,17 @@ def test_a_frozen_redis_keeps_every_call_answering_within_two_seconds(cluster: C
                 extra_headers=client_at(f"198.51.100.{10 + n}"),
             )
             assert reply.choices[0].message.content
+            assert time.monotonic() - started < ANSWER_WITHIN
+            started = time.monotonic()
             page = call(cluster.balancer.url, "chat", HI, headers=client_at(f"198.51.100.{20 + n}"))
             assert page.startswith("complete: Emulator reply"), page
-            assert time.monotonic() - started < 2 * ANSWER_WITHIN
+            assert time.monotonic() - started < ANSWER_WITHIN
+        # Degraded, the replicas stay ready: none is taken out of rotation.
+        states = cluster.balancer.states()
+        assert (states["page/replica1"], states["page/replica2"]) == ("UP", "UP")
     finally:
         cluster.redis.send_signal(signal.SIGCONT)
         api.close()
-    assert cluster.balancer.states()["page/replica1"] == "UP"  # degraded, still in rotation
 
 
 def test_a_frozen_replica_is_out_within_ten_seconds_and_back_after_it_thaws(
