@@ -39,6 +39,9 @@ from tests.test_public_server import call
 from tests.test_shared_limits import redis_server  # noqa: F401 (a fixture)
 from websim_core.emulator import Fault
 
+# The first test also waits for two replicas to start, side by side.
+pytestmark = pytest.mark.timeout(90)
+
 CONFIG = PROJECT_ROOT / "deploy" / "haproxy.cfg"
 LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 PER_MINUTE = 4
