@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import openai
 import pytest
 import yaml
 from gradio_client import Client
+from playwright.sync_api import Browser, expect
 
 from tests.app_process import (
     PROJECT_ROOT,
@@ -34,6 +36,12 @@ from tests.app_process import (
     running_app,
     running_apps,
     stop,
+)
+from tests.browser_support import (
+    open_page,
+    send_and_wait_for_reply,
+    user_messages,
+    wait_until_restored,
 )
 from tests.test_public_server import call
 from tests.test_shared_limits import redis_server  # noqa: F401 (a fixture)
@@ -261,6 +269,37 @@ def test_gradio_client_keeps_the_cookie_and_stays_on_its_replica(cluster: Cluste
     assert (after[0] - before[0], after[1] - before[1]) == (2, 0)
 
 
+def test_a_browser_stays_on_its_replica_and_its_conversation_opens_on_the_other(
+    cluster: Cluster, browser: Browser, request: pytest.FixtureRequest
+) -> None:
+    joins = "/gradio_api/queue/join"
+    for page in open_page(
+        browser, cluster.balancer.url, request, extra_http_headers=client_at("198.51.100.5")
+    ):
+        (cookie,) = [c for c in page.context.cookies() if c["name"] == "websim_replica"]
+        home, other = int(cookie["value"][1]), 3 - int(cookie["value"][1])
+
+        def joined() -> dict[int, int]:
+            """Queue joins each replica's log shows, once the last turn's are written."""
+            time.sleep(0.5)
+            return {number: served(app, joins) for number, app in enumerate(cluster.replicas, 1)}
+
+        before = joined()
+        send_and_wait_for_reply(page, "Hello through the balancer")
+        first = joined()
+        # The conversation is kept in the browser under the one secret: another replica opens it.
+        page.context.add_cookies([{**cookie, "value": f"r{other}"}])  # type: ignore[typeddict-item]
+        page.reload()
+        wait_until_restored(page)
+        expect(user_messages(page)).to_have_text(["Hello through the balancer"])
+        # Websim is sent the history too: the first message, its reply and this one.
+        send_and_wait_for_reply(page, "And on the other one", messages_sent=3)
+        second = joined()
+    # Each turn's events all went to the replica its cookie named.
+    assert first[home] > before[home] and first[other] == before[other]
+    assert second[other] > first[other] and second[home] == first[home]
+
+
 def test_the_cookie_chooses_the_replica(cluster: Cluster) -> None:
     for number, app in enumerate(cluster.replicas, 1):
         before = served(app, "/config")
@@ -470,7 +509,9 @@ def test_a_killed_replica_loses_no_new_call(cluster: Cluster) -> None:
             await asyncio.gather(*first)
 
     try:
-        asyncio.run(load())
+        # On a thread of its own: Playwright's sync API keeps an event loop on this one.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(lambda: asyncio.run(load())).result()
         assert outcomes["after"] == ["answered"] * 24, outcomes
         for outcome in outcomes["in flight"]:
             assert outcome == "answered" or outcome in (
