@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,10 +49,16 @@ class RunningApp:
 
 @contextmanager
 def running_app(
-    args: Sequence[str], log: Path, *, port: int | None = None, **settings: str
+    args: Sequence[str],
+    log: Path,
+    *,
+    port: int | None = None,
+    wait: bool = True,
+    **settings: str,
 ) -> Iterator[RunningApp]:
     """`python app.py *args` with `settings` in its environment, until the block ends; on a
-    free port, or on `port` (a browser keeps what a page stores per address)."""
+    free port, or on `port` (a browser keeps what a page stores per address). Serving when the
+    block begins, unless `wait` is false."""
     if port is None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -78,7 +84,8 @@ def running_app(
         )
     app = RunningApp(f"http://127.0.0.1:{port}/", log, process)
     try:
-        _wait_until_serving(app, process)
+        if wait:
+            _wait_until_serving(app, process)
         yield app
     finally:
         stop(process)
@@ -206,3 +213,21 @@ class EmulatorThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
+
+
+@contextmanager
+def running_apps(
+    count: int, args: Sequence[str], folder: Path, **settings: str
+) -> Iterator[list[RunningApp]]:
+    """`count` replicas of `python app.py *args` started side by side, each on a free port and
+    logging to `folder/replica-<n>.log`, until the block ends."""
+    with ExitStack() as stack:
+        apps = [
+            stack.enter_context(
+                running_app(args, folder / f"replica-{n}.log", wait=False, **settings)
+            )
+            for n in range(1, count + 1)
+        ]
+        for app in apps:
+            _wait_until_serving(app, app.process)
+        yield apps
