@@ -7,7 +7,6 @@
 // - "gallery": every image kept, newest first. A click shows one large with its prompt and ratio,
 //   a download and "Use this prompt again"; Esc, Close or a click beside it closes it. "Clear
 //   images" empties the gallery and offers Undo.
-// While the gallery is on screen the page's body is marked `data-image-tab` (image_tab.css).
 // Both share one store (window.websimImages) and redraw at its "websim-images-changed" event.
 // Everything a person typed is set as text, never as markup.
 (element, props, watch, images, part) => {
@@ -268,10 +267,5 @@
     } else {
         window.addEventListener("websim-images-changed", drawGallery);
         drawGallery();
-        // The page is marked while the tab is on screen (the gallery has a size), so that the
-        // Chat tab's conversations fold away and the tab has the page's whole width.
-        new ResizeObserver(() => {
-            document.body.toggleAttribute("data-image-tab", element.getClientRects().length > 0);
-        }).observe(element);
     }
 }
