@@ -19,9 +19,9 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import coredis
 from coredis.retry import NoRetryPolicy
@@ -120,17 +120,24 @@ class SharedImages:
         if not self._trying:
             return Seen.UNREACHABLE
 
-        async def look() -> SharedImage | Seen:
+        async def look() -> tuple[int, bytes | None]:
             pipe = await self._redis.pipeline(transaction=False)
-            pipe.get(IMAGE_KEY + name)
+            pipe.strlen(IMAGE_KEY + name)
             pipe.get(MADE_KEY + name)
-            data, made = await pipe.execute()
-            if isinstance(data, bytes) and isinstance(made, bytes):
-                return SharedImage(data, float(made))
-            return Seen.REMOVED if made is not None else Seen.UNKNOWN
+            size, made = await pipe.execute()
+            return int(size), made if isinstance(made, bytes) else None
 
-        found = await self._within(look(), self.max_image_bytes)
-        return Seen.UNREACHABLE if found is None else found
+        # What is there first, in one short round trip: the bytes' wait follows their size.
+        known = await self._within(look(), 0)
+        if known is None:
+            return Seen.UNREACHABLE
+        size, made = known
+        if made is None:
+            return Seen.UNKNOWN
+        data = await self._within(self._redis.get(IMAGE_KEY + name), size) if size else None
+        if isinstance(data, bytes) and data:
+            return SharedImage(data, float(made))
+        return Seen.UNREACHABLE if data is None and size and self.degraded else Seen.REMOVED
 
     async def close(self) -> None:
         self._redis.connection_pool.disconnect()
@@ -139,7 +146,7 @@ class SharedImages:
     def _trying(self) -> bool:
         return time.monotonic() >= self._alone_until
 
-    async def _within(self, operation: Coroutine[Any, Any, T], size: int) -> T | None:
+    async def _within(self, operation: Awaitable[T], size: int) -> T | None:
         """`operation`'s result, or None (said once) when Redis fails or is slow: for a while
         then, this replica keeps and serves its own files only."""
         seconds = STORAGE_SECONDS + SECONDS_PER_MIB * size / 2**20
