@@ -17,6 +17,7 @@ included, and is called often can be one of the edge's `surfaces` instead, as /v
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -31,6 +32,7 @@ from ..openai.routes import openai_routes
 from ..services.shared import Services
 from . import memory
 from .connections import guarded_http
+from .drain import FLUSH_SECONDS, Drain, DrainingServer
 from .edge import Edge
 from .gradio_hardening import (
     cancel_events_of_departed_clients,
@@ -46,6 +48,8 @@ from .health import health_routes
 # browser resends what an event needs, so an evicted session loses nothing, and memory stays
 # bounded however many scripts start new sessions.
 STATE_SESSIONS = 500
+# uvicorn's exit status when it could not start (the port taken, ...), as uvicorn.run exits.
+STARTUP_FAILURE = 3
 # How often Gradio's per-session bookkeeping is tidied (see `forget_finished_sessions`).
 TIDY_INTERVAL = 60.0
 
@@ -56,6 +60,9 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     `page` goes to Gradio's mount (css, footer_links, ...).
     """
     settings = services.studio
+    # Between the stop signal and the exit: readiness fails, new calls are refused, calls in
+    # flight are given the grace (studio.server.drain).
+    drain = Drain(settings.shutdown_grace, demo)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +84,7 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         redoc_url=None,
         openapi_url=None,
     )
-    app.include_router(health_routes(services))
+    app.include_router(health_routes(services, drain))
 
     demo.queue(
         max_size=settings.queue_size,
@@ -113,12 +120,15 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         metrics=services.metrics,
         max_upload_bytes=settings.max_request_bytes,
         surfaces={"v1": openai_routes(services)},
+        drain=drain,
     )
 
 
 def serve(application: Edge, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT; either one runs the lifespan's clean-up."""
-    uvicorn.run(
+    """Serve until SIGTERM or SIGINT, then drain (studio.server.drain); either one runs the
+    lifespan's clean-up. A second signal stops at once."""
+    assert application.drain is not None, "build_server gives the edge its drain"
+    config = uvicorn.Config(
         application,
         host=host,
         port=port,
@@ -129,7 +139,11 @@ def serve(application: Edge, host: str, port: int) -> None:
         forwarded_allow_ips="",
         access_log=False,  # the edge writes one line per request, with its id
         log_config=None,
-        # Seconds a stopping server gives calls in flight before it cancels them (the edge then
-        # answers them 503 in words).
-        timeout_graceful_shutdown=application.settings.shutdown_grace,
+        # Once the drain has given calls in flight their grace: seconds for the last replies to
+        # be written before uvicorn cancels what is left (the edge then answers 503 in words).
+        timeout_graceful_shutdown=FLUSH_SECONDS,
     )
+    server = DrainingServer(config, application.drain)
+    server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, or the startup failed
+        sys.exit(STARTUP_FAILURE)
