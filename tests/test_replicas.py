@@ -1,7 +1,8 @@
 """Replicas that survive each other: `python app.py` twice, sharing a real `redis-server`.
 
 Any replica serves an image any of them handed out, for as long as images are kept; a Redis
-that stops answering costs a short wait, never a hung call.
+that stops answering costs a short wait, never a hung call; a replica asked for the stream of
+an event it does not hold says so in a sentence.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import aiohttp
 import httpx
 import openai
 import pytest
 
 from tests.app_process import EmulatorProcess, RunningApp, emulator_process, running_app
+from tests.test_public_server import call
 from tests.test_shared_limits import redis_server, redis_url
 
 __all__ = ["redis_server", "redis_url"]  # the fixtures, shared with the limits' tests
 
+NOT_HELD = (
+    "The server handling this reply went away, or the reply's id is wrong; send the request again."
+)
 # Short, so that a test can outwait it.
 MAX_AGE = 3
 
@@ -133,3 +139,29 @@ def test_without_redis_an_image_is_served_by_the_replica_that_made_it(
         assert fetch(app, url).status_code == 200
         never = fetch(app, url.rsplit("/", 1)[0] + "/" + "1" * 32 + ".png")
         assert never.status_code == 404 and "No image by that name" in never.text
+
+
+async def test_a_stream_of_an_event_this_replica_never_held_gets_a_sentence(
+    upstream: EmulatorProcess, tmp_path: Path
+) -> None:
+    settings = {"WEBSIM_BASE_URL": upstream.url, "WEBSIM_STUDIO_REQUESTS_PER_MINUTE": "0"}
+    with running_app([], tmp_path / "one.log", **settings) as app:
+        foreign = "0123456789abcdef0123456789abcdef"
+        paths = [
+            f"gradio_api/queue/data?session_hash={foreign}",
+            f"gradio_api/call/chat/{foreign}",
+            f"gradio_api/call/v2/chat/{foreign}",
+        ]
+        async with aiohttp.ClientSession() as session:
+            for path in paths:
+                async with session.get(app.url + path) as response:
+                    assert response.status == 404, path
+                    assert await response.json() == {"detail": NOT_HELD}
+        # An event it does hold is streamed as ever.
+        assert call(app.url, "chat", ["Hello", [], "gemini-1.5-pro", ""]).startswith(
+            "complete: Emulator reply"
+        )
+        output = app.output()
+    assert "Traceback" not in output and "Exception in ASGI application" not in output
+    for path in paths:
+        assert output.count(f" GET /{path.split('?')[0]} 404 ") == 1, path

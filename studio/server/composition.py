@@ -4,10 +4,13 @@
     ├── /v1/...                            the OpenAI-compatible API (studio.openai.routes),
     │                                      answered by its own lean routes, past FastAPI
     └── McpCallers (whom an MCP tool call counts for; see studio.mcp)
-        └── FastAPI, with the lifespan that opens and closes the shared services
-            ├── /healthz, /readyz, /metrics    operators (studio.server.health)
-            ├── /gradio_api/mcp/               the MCP tools (Gradio's, over studio.page.api)
-            └── /                              the Gradio page and its API (studio.page)
+        └── HeldEventsOnly (a stream of an event this process does not hold: a 404 in words)
+            └── FastAPI, with the lifespan that opens and closes the shared services
+                ├── /healthz, /readyz, /metrics    operators (studio.server.health)
+                ├── /gradio_api/mcp/               the MCP tools (Gradio's, over studio.page.api)
+                └── /                              the Gradio page and its API (studio.page)
+
+Around it all, a stop signal starts a drain (studio.server.drain) before uvicorn's shutdown.
 
 A new surface is one more `include_router` here, before Gradio takes "/", and inherits the
 edge's cap, client identity and logs. A surface that answers every request itself, refusals
@@ -35,6 +38,7 @@ from .connections import guarded_http
 from .drain import FLUSH_SECONDS, Drain, DrainingServer
 from .edge import Edge
 from .gradio_hardening import (
+    HeldEventsOnly,
     cancel_events_of_departed_clients,
     end_event,
     fill_in_api_defaults,
@@ -113,8 +117,10 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     fill_in_api_defaults(demo)
     refuse_unknown_events()
     keep_no_copies_of_inputs(demo)
+    # Streams of events another process holds get a sentence, not a traceback.
+    held = HeldEventsOnly(app, demo)
     return Edge(
-        McpCallers(app, partial(end_event, demo)) if settings.mcp else app,
+        McpCallers(held, partial(end_event, demo)) if settings.mcp else held,
         settings=settings,
         limiter=services.limiter,
         metrics=services.metrics,
