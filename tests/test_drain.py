@@ -181,7 +181,7 @@ def test_a_replica_with_nothing_in_flight_stops_at_once(
 ) -> None:
     with app_with_grace(upstream, tmp_path / "app.log", grace=30) as app:
         with LOCAL.open(app.url + "readyz", timeout=5) as response:
-            assert json.load(response)["status"] == "ready"
+            assert json.load(response)["status"] == "ready"  # and draining once stopped
         stopped_at = time.monotonic()
         os.kill(app.process.pid, signal.SIGTERM)
         assert app.process.wait(timeout=10) is not None

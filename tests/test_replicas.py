@@ -120,6 +120,8 @@ def test_a_frozen_redis_costs_a_short_wait_and_each_replica_serves_its_own(
         unreachable = fetch(second, shared)
         assert time.monotonic() - started < 2
         assert fetch(first, own).status_code == 200  # from its own disk
+        ready = httpx.get(second.url + "readyz", timeout=5, trust_env=False)
+        assert ready.status_code == 200 and ready.json()["images_storage"] == "degraded"
     finally:
         redis.send_signal(signal.SIGCONT)
     assert unreachable.status_code == 503

@@ -40,6 +40,7 @@ def health_routes(services: Services, drain: Drain | None = None) -> APIRouter:
             "status": "draining" if draining else "ready" if ready else "not ready",
             "websim_client": "open" if services.client_is_open else "closed",
             "limits_storage": storage,
+            "images_storage": _images_storage(services),
             "upstream": {
                 "paused": guard.paused,
                 "status": guard.status,
@@ -62,6 +63,15 @@ def health_routes(services: Services, drain: Drain | None = None) -> APIRouter:
         return Response(services.metrics.render(), media_type=CONTENT_TYPE)
 
     return router
+
+
+def _images_storage(services: Services) -> str:
+    """ "shared" while kept images go to Redis too, "degraded" while Redis fails and each
+    replica serves its own, "local" without Redis."""
+    shared = services.shared_images
+    if shared is None:
+        return "local"
+    return "degraded" if shared.degraded else "shared"
 
 
 def _bearer_is(request: Request, token: str) -> bool:
