@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from studio.server.drain import Drain
 from tests.app_process import LOCAL, EmulatorProcess, RunningApp, emulator_process, running_app
 from tests.test_public_server import call, post
 from websim_core.emulator import Fault
@@ -186,3 +188,23 @@ def test_a_replica_with_nothing_in_flight_stops_at_once(
         os.kill(app.process.pid, signal.SIGTERM)
         assert app.process.wait(timeout=10) is not None
         assert time.monotonic() - stopped_at < 5
+
+
+def test_a_drain_is_over_once_nothing_is_in_flight_or_the_grace_has_passed() -> None:
+    queue = SimpleNamespace(pending_event_ids_session={"session": {"event"}})
+    drain = Drain(0.2, SimpleNamespace(_queue=queue))  # type: ignore[arg-type]
+    assert not drain.draining and not drain.over
+
+    drain.start()
+    assert drain.draining and not drain.over  # an event unfinished
+    queue.pending_event_ids_session["session"].clear()
+    drain.open_requests = 1
+    assert not drain.over  # a request still being answered
+    drain.open_requests = 0
+    assert drain.over
+
+    queue.pending_event_ids_session["session"].add("another")
+    late = Drain(0.2, SimpleNamespace(_queue=queue))  # type: ignore[arg-type]
+    late.start()
+    time.sleep(0.25)
+    assert late.over  # the grace has passed

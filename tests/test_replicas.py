@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -50,11 +51,9 @@ def replicas(
         "WEBSIM_STUDIO_FILES_MAX_AGE": str(MAX_AGE),
     }
     folder = tmp_path_factory.mktemp("replicas")
-    with ExitStack() as stack:
-        yield [
-            stack.enter_context(running_app([], folder / f"replica-{n}.log", **settings))
-            for n in range(2)
-        ]
+    starting = [running_app([], folder / f"replica-{n}.log", **settings) for n in range(2)]
+    with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
+        yield list(pool.map(stack.enter_context, starting))  # both start at once
 
 
 def generate(app: RunningApp, prompt: str) -> str:
