@@ -11,7 +11,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -29,6 +28,9 @@ __all__ = ["redis_server", "redis_url"]  # the fixtures, shared with the limits'
 NOT_HELD = (
     "The server handling this reply went away, or the reply's id is wrong; send the request again."
 )
+# The first test to use `replicas` waits for two servers to start: on a busy 2-core machine,
+# half a minute each.
+TWO_STARTS = pytest.mark.timeout(150)
 # Short, so that a test can outwait it.
 MAX_AGE = 3
 
@@ -51,9 +53,11 @@ def replicas(
         "WEBSIM_STUDIO_FILES_MAX_AGE": str(MAX_AGE),
     }
     folder = tmp_path_factory.mktemp("replicas")
-    starting = [running_app([], folder / f"replica-{n}.log", **settings) for n in range(2)]
-    with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
-        yield list(pool.map(stack.enter_context, starting))  # both start at once
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(running_app([], folder / f"replica-{n}.log", **settings))
+            for n in range(2)
+        ]
 
 
 def generate(app: RunningApp, prompt: str) -> str:
@@ -71,6 +75,7 @@ def fetch(app: RunningApp, url: str) -> httpx.Response:
     return httpx.get(app.url.rstrip("/") + path, timeout=10, trust_env=False)
 
 
+@TWO_STARTS
 def test_any_replica_serves_an_image_another_handed_out_until_it_ages_out(
     replicas: list[RunningApp],
 ) -> None:
@@ -104,6 +109,7 @@ def test_any_replica_serves_an_image_another_handed_out_until_it_ages_out(
         assert "Traceback" not in replica.output()
 
 
+@TWO_STARTS
 def test_a_frozen_redis_costs_a_short_wait_and_each_replica_serves_its_own(
     redis_server: tuple[str, subprocess.Popen[bytes]], replicas: list[RunningApp]
 ) -> None:
