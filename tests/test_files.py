@@ -72,3 +72,29 @@ async def test_remove_deletes_the_whole_folder(tmp_path: Path) -> None:
     await store.remove()
 
     assert not store.root.exists()
+
+
+def test_an_image_past_its_age_is_no_longer_kept_and_its_removal_is_remembered(
+    tmp_path: Path,
+) -> None:
+    store = FileStore(tmp_path / "files", max_bytes=100_000, max_age=100)
+    old, fresh = store.keep(b"old" * 100, ".png"), store.keep(b"fresh" * 100, ".png")
+    earlier = os.stat(fresh).st_mtime - 500
+    os.utime(old, (earlier, earlier))
+
+    assert store.kept(old.name) is None and store.removed(old.name)  # not served, though there
+    assert store.kept(fresh.name) == fresh and not store.removed(fresh.name)
+    store.sweep()
+    assert not old.exists() and store.removed(old.name)
+    assert store.kept("0" * 32 + ".png") is None and not store.removed("0" * 32 + ".png")
+
+
+def test_an_image_kept_from_elsewhere_ages_from_when_it_was_first_kept(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files", max_bytes=100_000, max_age=100)
+    first_kept = os.stat(store.keep(b"other", ".bin")).st_mtime - 60
+
+    path = store.keep(b"picture", ".png", kept_at=first_kept)
+
+    assert os.stat(path).st_mtime == first_kept
+    store.max_age = 50
+    assert store.kept(path.name) is None

@@ -340,7 +340,7 @@ def test_an_image_url_is_on_this_server_and_downloads(app: RunningApp) -> None:
     assert png_size(download.content) == (512, 288)  # 16:9, the emulator's long side 512
     # Names are the content's hash: anything else is not served.
     missing = httpx.get(app.url + "v1/images/files/" + "0" * 32 + ".png")
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_url"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "image_not_found"
     assert httpx.get(app.url + "v1/images/files/..%2Fapp.log").status_code == 404
 
 

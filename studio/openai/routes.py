@@ -40,6 +40,7 @@ from ..services.identity import trusts
 from ..services.logs import loggable
 from ..services.rate_limit import ClientRateLimitError
 from ..services.shared import Services
+from ..services.shared_images import Seen
 from ..turns.calls import Caller
 from ..turns.chat import ChatHandlers
 from ..turns.images import ImageHandlers
@@ -226,13 +227,9 @@ def openai_routes(services: Services) -> OpenAIRoutes:
 
     async def image_file(request: Request) -> Response:
         name = request.scope["path"].removeprefix(IMAGES_ROUTE)
-        path = services.files.images / name
-        if not _IMAGE_NAME.fullmatch(name) or not path.is_file():
-            return _refused(
-                refusal_for_status(
-                    404, "No such image here: images are kept for a while, then removed."
-                )
-            )
+        path = await services.kept_image(name) if _IMAGE_NAME.fullmatch(name) else Seen.UNKNOWN
+        if isinstance(path, Seen):
+            return _refused(image_refusal(path, services.files.max_age))
         return FileResponse(
             path,
             media_type=_MEDIA_TYPES[path.suffix],
@@ -247,6 +244,33 @@ def openai_routes(services: Services) -> OpenAIRoutes:
         },
         image_file,
     )
+
+
+def image_refusal(seen: Seen, max_age: float) -> Refusal:
+    """Why an image's address has no image behind it, in a sentence."""
+    if seen is Seen.REMOVED:
+        return Refusal(
+            404,
+            f"This image is no longer kept: images are kept for {_duration(max_age)}.",
+            code="image_removed",
+        )
+    if seen is Seen.UNREACHABLE:
+        return refusal_for_status(
+            503, "This image cannot be fetched right now; try again in a few seconds.", 5
+        )
+    return Refusal(
+        404, "No image by that name was made here; check its address.", code="image_not_found"
+    )
+
+
+def _duration(seconds: float) -> str:
+    """`seconds` in the unit a person would say it in: 90 seconds, 30 minutes, 6 hours."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= 2 * size:
+            count = round(seconds / size)
+            return f"{count} {unit}s"
+    count = max(1, round(seconds))
+    return f"{count} second" + ("" if count == 1 else "s")
 
 
 async def _unknown(request: Request) -> Response:

@@ -4,10 +4,13 @@
     ├── /v1/...                            the OpenAI-compatible API (studio.openai.routes),
     │                                      answered by its own lean routes, past FastAPI
     └── McpCallers (whom an MCP tool call counts for; see studio.mcp)
-        └── FastAPI, with the lifespan that opens and closes the shared services
-            ├── /healthz, /readyz, /metrics    operators (studio.server.health)
-            ├── /gradio_api/mcp/               the MCP tools (Gradio's, over studio.page.api)
-            └── /                              the Gradio page and its API (studio.page)
+        └── HeldEventsOnly (a stream of an event this process does not hold: a 404 in words)
+            └── FastAPI, with the lifespan that opens and closes the shared services
+                ├── /healthz, /readyz, /metrics    operators (studio.server.health)
+                ├── /gradio_api/mcp/               the MCP tools (Gradio's, over studio.page.api)
+                └── /                              the Gradio page and its API (studio.page)
+
+Around it all, a stop signal starts a drain (studio.server.drain) before uvicorn's shutdown.
 
 A new surface is one more `include_router` here, before Gradio takes "/", and inherits the
 edge's cap, client identity and logs. A surface that answers every request itself, refusals
@@ -17,6 +20,7 @@ included, and is called often can be one of the edge's `surfaces` instead, as /v
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -31,8 +35,10 @@ from ..openai.routes import openai_routes
 from ..services.shared import Services
 from . import memory
 from .connections import guarded_http
+from .drain import FLUSH_SECONDS, Drain, DrainingServer
 from .edge import Edge
 from .gradio_hardening import (
+    HeldEventsOnly,
     cancel_events_of_departed_clients,
     end_event,
     fill_in_api_defaults,
@@ -46,6 +52,8 @@ from .health import health_routes
 # browser resends what an event needs, so an evicted session loses nothing, and memory stays
 # bounded however many scripts start new sessions.
 STATE_SESSIONS = 500
+# uvicorn's exit status when it could not start (the port taken, ...), as uvicorn.run exits.
+STARTUP_FAILURE = 3
 # How often Gradio's per-session bookkeeping is tidied (see `forget_finished_sessions`).
 TIDY_INTERVAL = 60.0
 
@@ -56,6 +64,9 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     `page` goes to Gradio's mount (css, footer_links, ...).
     """
     settings = services.studio
+    # Between the stop signal and the exit: readiness fails, new calls are refused, calls in
+    # flight are given the grace (studio.server.drain).
+    drain = Drain(settings.shutdown_grace, demo)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +88,7 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
         redoc_url=None,
         openapi_url=None,
     )
-    app.include_router(health_routes(services))
+    app.include_router(health_routes(services, drain))
 
     demo.queue(
         max_size=settings.queue_size,
@@ -106,19 +117,24 @@ def build_server(demo: gr.Blocks, services: Services, **page: Any) -> Edge:
     fill_in_api_defaults(demo)
     refuse_unknown_events()
     keep_no_copies_of_inputs(demo)
+    # Streams of events another process holds get a sentence, not a traceback.
+    held = HeldEventsOnly(app, demo)
     return Edge(
-        McpCallers(app, partial(end_event, demo)) if settings.mcp else app,
+        McpCallers(held, partial(end_event, demo)) if settings.mcp else held,
         settings=settings,
         limiter=services.limiter,
         metrics=services.metrics,
         max_upload_bytes=settings.max_request_bytes,
         surfaces={"v1": openai_routes(services)},
+        drain=drain,
     )
 
 
 def serve(application: Edge, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT; either one runs the lifespan's clean-up."""
-    uvicorn.run(
+    """Serve until SIGTERM or SIGINT, then drain (studio.server.drain); either one runs the
+    lifespan's clean-up. A second signal stops at once."""
+    assert application.drain is not None, "build_server gives the edge its drain"
+    config = uvicorn.Config(
         application,
         host=host,
         port=port,
@@ -129,7 +145,11 @@ def serve(application: Edge, host: str, port: int) -> None:
         forwarded_allow_ips="",
         access_log=False,  # the edge writes one line per request, with its id
         log_config=None,
-        # Seconds a stopping server gives calls in flight before it cancels them (the edge then
-        # answers them 503 in words).
-        timeout_graceful_shutdown=application.settings.shutdown_grace,
+        # Once the drain has given calls in flight their grace: seconds for the last replies to
+        # be written before uvicorn cancels what is left (the edge then answers 503 in words).
+        timeout_graceful_shutdown=FLUSH_SECONDS,
     )
+    server = DrainingServer(config, application.drain)
+    server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, or the startup failed
+        sys.exit(STARTUP_FAILURE)

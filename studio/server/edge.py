@@ -38,6 +38,7 @@ from ..services.rate_limit import (
     describe_wait,
 )
 from ..turns.calls import CallNotes, call_notes
+from .drain import REFUSING, REFUSING_RETRY, STOPPING, Drain
 
 log = logging.getLogger("websim_studio.http")
 
@@ -61,9 +62,10 @@ PER_CLIENT = (
     "This address has {count} requests open to the server, as many as one address may; "
     "wait for one to finish, then try again."
 )
-# A request still running when the server stops past its grace is answered 503 with this.
-STOPPING = "This server is restarting and could not finish the request; send it again shortly."
+# A request still running when the server stops past its grace is answered 503 with STOPPING.
 STOPPING_RETRY = 5
+# Routes for operators: they keep answering while the server drains, and do not hold it up.
+_OPERATORS = ("healthz", "readyz", "metrics")
 # Sentences the edge answers with are short, whatever they quote.
 MAX_SENTENCE = 1000
 # Peers whose client address is remembered, for requests without X-Forwarded-For; past this
@@ -84,6 +86,7 @@ class Edge:
         metrics: Metrics,
         max_upload_bytes: int,
         surfaces: Mapping[str, ASGIApp] | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -91,6 +94,7 @@ class Edge:
         self.metrics = metrics
         self.max_upload_bytes = max_upload_bytes + UPLOAD_OVERHEAD
         self.surfaces = dict(surfaces or {})
+        self.drain = drain
         self._clients: dict[str, str] = {}
         # Requests open now per client behind a trusted proxy (by limit key); gone at zero.
         self._open: dict[str, int] = {}
@@ -141,6 +145,10 @@ class Edge:
             call_notes.set(notes)
         if proxied:
             self._open[key] = self._open.get(key, 0) + 1
+        # A stopping server waits for these (see studio.server.drain).
+        drain = self.drain if route not in _OPERATORS else None
+        if drain is not None:
+            drain.open_requests += 1
         try:
             refusal = await self._refusal(scope, route, client)
             if proxied and self._open[key] > self.settings.connections_per_client:
@@ -162,6 +170,8 @@ class Edge:
             )
             status = status or 503
         finally:
+            if drain is not None:
+                drain.open_requests -= 1
             if proxied:
                 left = self._open[key] - 1
                 if left:
@@ -201,6 +211,9 @@ class Edge:
         self, scope: Scope, route: str, client: str
     ) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
         """Status, sentence and headers to answer at once with, or None to pass the request on."""
+        if self.drain is not None and self.drain.draining and _new_work(scope):
+            retry = str(REFUSING_RETRY).encode()
+            return 503, REFUSING, [(b"connection", b"close"), (b"retry-after", retry)]
         limit = self._body_limit(route)
         length = _content_length(scope)
         if length is not None and length > limit:
@@ -230,6 +243,12 @@ class Edge:
                 wait = str(math.ceil(error.wait)).encode()
                 return 429, str(error), [(b"connection", b"close"), (b"retry-after", wait)]
         return None
+
+
+def _new_work(scope: Scope) -> bool:
+    """Whether a request starts work a draining server no longer takes: every POST (a /v1 call,
+    a Gradio event, an upload, an MCP request) but Gradio's cancel of an event it holds."""
+    return scope["method"] == "POST" and not scope["path"].endswith("/cancel")
 
 
 async def _stopping(send: Send, *, started: bool, openai: bool, streaming: bool) -> None:

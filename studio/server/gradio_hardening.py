@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
+import logging
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import parse_qs
 
 import gradio as gr
 from fastapi import HTTPException
 from gradio import route_utils
 
+from ..services.asgi import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("websim_studio.http")
+
+NOT_HELD = (
+    "The server handling this reply went away, or the reply's id is wrong; send the request again."
+)
+_CALL_PREFIX = "/gradio_api/call/"
 UNKNOWN_EVENT = (
     'That request names no event of this page. The page\'s "Use via API" link lists its '
     "routes: /chat and /generate_image."
@@ -49,6 +60,65 @@ def cancel_events_of_departed_clients(demo: gr.Blocks) -> None:
                 task.cancel()
 
     queue.clean_events = clean_and_cancel  # type: ignore[method-assign]
+
+
+class HeldEventsOnly:
+    """ASGI middleware: a stream asked for a Gradio event this process does not hold (its
+    `queue/data?session_hash=...`, or `/call/<api>/<event id>` for an id it never issued, as
+    when a load balancer sends it to another replica, or the one that held it has restarted)
+    is answered 404 in a sentence (`NOT_HELD`).
+
+    Gradio would start a 200 stream, find nothing, raise inside it, and log a traceback of a
+    hundred lines for it. The check is Gradio's own, made before the stream starts: the
+    session's message queue, which its join creates and its stream's end removes.
+    """
+
+    def __init__(self, app: ASGIApp, demo: gr.Blocks) -> None:
+        self.app = app
+        self._queue = demo._queue
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            session = self._session_asked(scope)
+            if session is not None and session not in self._queue.pending_messages_per_session:
+                body = json.dumps({"detail": NOT_HELD}).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 404,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def _session_asked(self, scope: Scope) -> str | None:
+        """The session whose stream `scope` asks for, found as Gradio finds it; None when it
+        asks for no stream."""
+        path: str = scope["path"]
+        if path == "/gradio_api/queue/data":
+            query: bytes = scope.get("query_string", b"")
+            sessions = parse_qs(query.decode("latin-1")).get("session_hash")
+            return sessions[0] if sessions else None  # none: Gradio's own 422
+        if not path.startswith(_CALL_PREFIX):
+            return None
+        parts = path.removeprefix(_CALL_PREFIX).split("/")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[0] != "v2"):
+            return None
+        event_id = parts[-1]
+        event = self._queue.event_ids_to_events.get(event_id)
+        if event is not None:
+            return str(event.session_hash)
+        # A finished event is held by its session until its stream has told it (see Gradio's
+        # simple_predict_get); an id no session holds names a session of its own, or none.
+        for session, ids in self._queue.pending_event_ids_session.items():
+            if event_id in ids:
+                return session
+        return event_id
 
 
 async def end_event(demo: gr.Blocks, event_id: str) -> None:

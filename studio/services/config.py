@@ -27,8 +27,10 @@ DEFAULT_MAX_REQUEST_MB = MAX_REQUEST_BYTES / 2**20 + 1
 DEFAULT_DEADLINE = 120.0
 DEFAULT_FILES_MB = 1024
 DEFAULT_FILES_MAX_AGE = 6 * 3600.0
-# Whole seconds a stopping server lets calls in flight finish. Short enough for `docker stop`'s 10 s
-# before its SIGKILL, with room for the clean-up; raise it with the container's own grace.
+# Whole seconds a stopping server lets calls in flight finish (studio.server.drain). No grace
+# covers every call (one may take DEFAULT_DEADLINE), and one longer than the container's own
+# ends in its SIGKILL: no error replies, the files folder left behind. So the default fits
+# `docker stop`'s 10 s, with room for the clean-up; raise it with the container's own grace.
 DEFAULT_SHUTDOWN_GRACE = 5
 # A Hugging Face Space is reached through the Hub's proxies, which connect from private
 # addresses (10.x) and append the caller's address to X-Forwarded-For. Peers in the private

@@ -24,6 +24,14 @@ SWEEP_INTERVAL = 15.0
 # Where a kept image is served, by its content's name, to anyone who has the name (the /v1
 # routes serve it; the MCP tools' results point there too).
 IMAGES_ROUTE = "/v1/images/files/"
+# Names of images removed lately, remembered so that their addresses get "no longer kept"
+# rather than "never made here"; past this many the memory starts over.
+REMEMBERED_REMOVALS = 65536
+
+
+def name_of(data: bytes, suffix: str) -> str:
+    """The name an image's `data` is kept under: its content's hash, and its `suffix`."""
+    return hashlib.sha256(data).hexdigest()[:32] + suffix
 
 
 class FileStore:
@@ -44,6 +52,7 @@ class FileStore:
         self._images.mkdir(parents=True, exist_ok=True)
         self._sweeper: asyncio.Task[None] | None = None
         self._written_since_sweep = 0
+        self._removed: set[str] = set()
 
     @property
     def images(self) -> Path:
@@ -62,22 +71,43 @@ class FileStore:
             return None
         return name if (self._images / name).is_file() else None
 
+    def kept(self, name: str) -> Path | None:
+        """The image kept as `name` in `images`, unless it is missing or past the age limit
+        (which the next sweep would remove)."""
+        path = self._images / name
+        try:
+            status = path.stat()
+        except OSError:
+            return None
+        if time.time() - status.st_mtime > self.max_age:
+            return None
+        return path
+
+    def removed(self, name: str) -> bool:
+        """Whether an image kept as `name` was removed lately (past its age, or over the cap),
+        or is past its age and about to be."""
+        past_age = (self._images / name).is_file() and self.kept(name) is None
+        return name in self._removed or past_age
+
     @property
     def gradio_cache(self) -> Path:
         """The folder to give Gradio as GRADIO_TEMP_DIR."""
         return self.root / "gradio"
 
-    def keep(self, data: bytes, suffix: str) -> Path:
-        """Store `data` and return its path, named by its content.
+    def keep(self, data: bytes, suffix: str, *, kept_at: float | None = None) -> Path:
+        """Store `data` and return its path, named by its content (`name_of`); `kept_at`, when
+        given, is when it was first kept (by another replica), from which its age counts.
 
         The same content always gets the same name, so users cannot see each other's files by
         guessing and a repeated image is stored once.
         """
         self._images.mkdir(parents=True, exist_ok=True)
-        path = self._images / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+        path = self._images / name_of(data, suffix)
         if not path.exists():
             temporary = path.with_suffix(path.suffix + ".part")
             temporary.write_bytes(data)
+            if kept_at is not None:
+                os.utime(temporary, (kept_at, kept_at))
             temporary.replace(path)  # never serve half a file
             self._written_since_sweep += len(data)
             if self._written_since_sweep > self.max_bytes // 4:
@@ -93,9 +123,11 @@ class FileStore:
         now = time.time() if now is None else now
         self._written_since_sweep = 0
         kept: dict[tuple[int, int], tuple[float, int, list[Path]]] = {}
+        if len(self._removed) >= REMEMBERED_REMOVALS:
+            self._removed.clear()
         for path, status in self._files():
             if now - status.st_mtime > self.max_age:
-                path.unlink(missing_ok=True)
+                self._unlink(path)
                 continue
             _, _, names = kept.setdefault(
                 (status.st_dev, status.st_ino), (status.st_mtime, status.st_size, [])
@@ -106,9 +138,14 @@ class FileStore:
         while files and total > self.max_bytes:
             _, size, names = files.pop(0)
             for path in names:
-                path.unlink(missing_ok=True)
+                self._unlink(path)
             total -= size
         return len(files), total
+
+    def _unlink(self, path: Path) -> None:
+        if path.parent == self._images:
+            self._removed.add(path.name)
+        path.unlink(missing_ok=True)
 
     def usage(self) -> tuple[int, int]:
         """Files kept and their total bytes, without deleting anything."""

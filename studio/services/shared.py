@@ -1,8 +1,12 @@
 """What every handler of one server process shares: the Websim client, its guard, the image
-fetcher, the kept files, the per-client limits and the metrics."""
+fetcher, the kept files (shared between replicas when Redis is configured), the per-client limits
+and the metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,9 +17,12 @@ from websim_core.guard import UpstreamGuard
 from websim_core.image_fetch import FetchedImage, ImageFetcher
 
 from .config import StudioSettings
-from .files import FileStore
+from .files import FileStore, name_of
 from .metrics import Metrics
 from .rate_limit import ClientLimiter
+from .shared_images import Seen, SharedImages
+
+log = logging.getLogger("websim_studio.files")
 
 
 class Services:
@@ -43,6 +50,17 @@ class Services:
         self.metrics.limits_degraded.set_function(lambda: float(self.limiter.degraded))
         self.files = FileStore(
             files_root, max_bytes=self.studio.files_mb * 2**20, max_age=self.studio.files_max_age
+        )
+        # With Redis for the limits, kept images go there too, so that any replica serves them.
+        self.shared_images = (
+            SharedImages(
+                self.studio.limits_storage,
+                max_age=self.studio.files_max_age,
+                max_image_bytes=self.studio.max_image_mb * 2**20,
+                max_bytes=self.studio.files_mb * 2**20,
+            )
+            if self.studio.limits_storage.startswith(("redis://", "rediss://"))
+            else None
         )
         self._client: WebsimClient | None = None
         self._fetcher: ImageFetcher | None = None
@@ -93,13 +111,45 @@ class Services:
         """Download the image at `url` to a file this server can serve from its own origin,
         within `time_left` seconds (what is left of the call's deadline) if given."""
         image = await fetch_websim_image(self.fetcher, url, time_left=time_left)
-        return self.files.keep(image.data, image.extension)
+        path = self.files.keep(image.data, image.extension)
+        if self.shared_images is not None:
+            await self.shared_images.keep(path.name, image.data)
+        return path
+
+    async def kept_image(self, name: str) -> Path | Seen:
+        """The file of the image kept as `name` (a name `files` gave): this replica's own, or
+        the shared store's, written here and aged from when it was first kept; else what is
+        known of it. Redis failing or slow, only this replica's own files are served."""
+        path = self.files.kept(name)
+        if path is not None:
+            return path
+        if self.shared_images is None:
+            return Seen.REMOVED if self.files.removed(name) else Seen.UNKNOWN
+        found = await self.shared_images.find(name)
+        if isinstance(found, Seen):
+            return Seen.REMOVED if self.files.removed(name) else found
+        if time.time() - found.kept_at > self.files.max_age:
+            return Seen.REMOVED
+        suffix = Path(name).suffix
+
+        def keep_here() -> Path | None:
+            if name_of(found.data, suffix) != name:
+                return None
+            return self.files.keep(found.data, suffix, kept_at=found.kept_at)
+
+        kept = await asyncio.to_thread(keep_here)
+        if kept is None:
+            log.warning("the shared image store holds other content under %s: not served", name)
+            return Seen.UNKNOWN
+        return kept
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
         if self._fetcher is not None:
             await self._fetcher.close()
+        if self.shared_images is not None:
+            await self.shared_images.close()
         await self.files.remove()
 
     @asynccontextmanager
