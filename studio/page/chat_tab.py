@@ -51,8 +51,8 @@ UNREADABLE_NOTICE = (
 )
 # One line each in the folded settings: what the model label means, and the page's keys.
 MODEL_NOTE = (
-    f"**Model:** Websim chooses (its chat API takes no model name); exports label it "
-    f"`{DEFAULT_CHAT_MODEL}`, the name clients give Websim's default."
+    f"**Model:** Websim chooses (its chat API takes no model name); "
+    f"exports label it `{DEFAULT_CHAT_MODEL}`, Websim's default."
 )
 KEYS_NOTE = (
     "**Keys:** Enter sends, Shift+Enter adds a line, Esc stops a reply, "
