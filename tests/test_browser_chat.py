@@ -736,10 +736,20 @@ def overlap(one: dict[str, float], other: dict[str, float]) -> bool:
     )
 
 
+README_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "chat.png"
+
+
 def test_the_conversation_buttons_leave_the_first_message_room(page: Page) -> None:
-    send_and_wait_for_reply(page, "A message long enough to reach the right side " * 4)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    # A short first message sits at the top right, where the clear and copy-all buttons are.
+    send_and_wait_for_reply(page, "Write a haiku about a lighthouse at night.")
+    send_and_wait_for_reply(page, "Now one about the sea.", messages_sent=3)
+
     buttons = box_of(page, "#chatbot .top-panel")
     assert not overlap(buttons, box_of(page, "#chatbot [data-testid='user']"))
+    # The README's picture of the Chat tab.
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(README_SCREENSHOT))
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
