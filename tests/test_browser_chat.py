@@ -647,6 +647,7 @@ def test_an_edit_is_wide_enter_sends_it_shift_enter_adds_a_line_and_esc_cancels(
         expect(user_messages(page).first).to_contain_text("First words")
         expect(bot_messages(page)).to_have_count(1)
     finally:
+        page.screenshot(path=str(ARTIFACTS / f"editing_{where}_end.png"))
         context.close()
 
 
@@ -739,17 +740,38 @@ def overlap(one: dict[str, float], other: dict[str, float]) -> bool:
 README_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "chat.png"
 
 
+def expect_the_buttons_above_the_messages(page: Page) -> None:
+    """The clear and copy-all buttons sit above the part that scrolls, on no message."""
+    buttons = box_of(page, "#chatbot .top-panel")
+    scrolled = box_of(page, "#chatbot .bubble-wrap")
+    assert buttons["y"] + buttons["height"] <= scrolled["y"], (buttons, scrolled)
+    # And the messages show only inside that part: it clips what it scrolls.
+    overflow = page.locator("#chatbot .bubble-wrap").evaluate(
+        "(e) => getComputedStyle(e).overflowY"
+    )
+    assert overflow in {"auto", "scroll"}
+
+
 def test_the_conversation_buttons_leave_the_first_message_room(page: Page) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
     # A short first message sits at the top right, where the clear and copy-all buttons are.
     send_and_wait_for_reply(page, "Write a haiku about a lighthouse at night.")
     send_and_wait_for_reply(page, "Now one about the sea.", messages_sent=3)
 
-    buttons = box_of(page, "#chatbot .top-panel")
-    assert not overlap(buttons, box_of(page, "#chatbot [data-testid='user']"))
+    expect_the_buttons_above_the_messages(page)
     # The README's picture of the Chat tab.
     page.mouse.move(0, 0)
     page.screenshot(path=str(README_SCREENSHOT))
+
+
+def test_on_a_phone_the_conversation_buttons_sit_on_no_message(phone_page: Page) -> None:
+    page = phone_page
+    words = " ".join(["long enough to fill the width of a phone"] * 3)
+    for number in range(1, 4):
+        send_and_wait_for_reply(page, f"Message {number} {words}", messages_sent=2 * number - 1)
+
+    # Scrolled to the last reply: what is at the top is some earlier message's middle.
+    expect_the_buttons_above_the_messages(page)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
