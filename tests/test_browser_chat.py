@@ -743,12 +743,11 @@ README_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" /
 def expect_the_buttons_above_the_messages(page: Page) -> None:
     """The clear and copy-all buttons sit above the part that scrolls, on no message."""
     buttons = box_of(page, "#chatbot .top-panel")
-    scrolled = box_of(page, "#chatbot .bubble-wrap")
-    assert buttons["y"] + buttons["height"] <= scrolled["y"], (buttons, scrolled)
-    # And the messages show only inside that part: it clips what it scrolls.
-    overflow = page.locator("#chatbot .bubble-wrap").evaluate(
-        "(e) => getComputedStyle(e).overflowY"
+    # Where messages can show: inside the scrolling part's border, which clips what it scrolls.
+    shown_from, overflow = page.locator("#chatbot .bubble-wrap").evaluate(
+        "(e) => [e.getBoundingClientRect().top + e.clientTop, getComputedStyle(e).overflowY]"
     )
+    assert buttons["y"] + buttons["height"] <= shown_from, (buttons, shown_from)
     assert overflow in {"auto", "scroll"}
 
 
