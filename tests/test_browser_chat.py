@@ -351,6 +351,7 @@ def test_stop_ends_a_slow_reply_at_once_and_websim_sees_the_request_dropped(
 
     expect(draft_box(page)).to_be_enabled(timeout=2_000)
     assert time.monotonic() - stopped_at < 2
+    expect(draft_box(page)).to_be_focused()  # the Stop pressed is gone: the box has the focus
     expect(bot_messages(page).last).to_contain_text("Stopped")
     expect(user_messages(page)).to_have_text(["Take your time"])
     # The emulator's handler for that request ended because its client went away.

@@ -58,10 +58,12 @@
             if (box && !box.disabled) box.focus({ preventScroll: true });
         };
         // Whether the focus was left nowhere in particular (on the page's body, on a button that
-        // has gone, on the box as it locked): then it belongs back in the message box.
+        // has gone, on the box as it locked, on the Stop just pressed): then it belongs back in
+        // the message box.
         const focusIsLost = () => {
             const active = document.activeElement;
-            return !active || active === document.body || !active.isConnected || active === draft();
+            if (!active || active === document.body || !active.isConnected) return true;
+            return active === draft() || selectors.stops.some((stop) => active.matches(stop));
         };
 
         document.addEventListener(
@@ -108,7 +110,10 @@
             if (box.disabled) wasLocked = true;
             else if (wasLocked) {
                 wasLocked = false;
-                if (focusIsLost()) focusDraft();
+                // Once Gradio has swapped the Stop back for the send button.
+                setTimeout(() => {
+                    if (focusIsLost()) focusDraft();
+                }, 0);
             }
         });
         const watch = () =>
