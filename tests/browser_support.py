@@ -61,7 +61,12 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
     """The app started once for this module, stopped after its last test."""
     log = tmp_path_factory.mktemp("studio") / "app.log"
     files = tmp_path_factory.mktemp("studio-files")
-    with running_app(["--demo"], log, WEBSIM_STUDIO_SECRET=SECRET, TMPDIR=str(files)) as app:
+    # One browser at a time sends every message of the module: a person's per-minute share
+    # (tested in test_app_api.py) would refuse the later ones.
+    unlimited = {"WEBSIM_STUDIO_REQUESTS_PER_MINUTE": "0"}
+    with running_app(
+        ["--demo"], log, WEBSIM_STUDIO_SECRET=SECRET, TMPDIR=str(files), **unlimited
+    ) as app:
         # Printed before the server starts, so it is in the log once the page answers.
         found = EMULATOR_LINE.search(app.output())
         if found is None:

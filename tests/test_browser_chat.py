@@ -131,6 +131,14 @@ def attach(page: Page, image: Path) -> None:
     expect(page.locator("#draft").get_by_role("listitem", name="File thumbnail")).to_have_count(1)
 
 
+def open_settings(page: Page) -> None:
+    """Unfold the Chat tab's settings, where the system prompt and the exports are."""
+    panel = page.locator("#chat-settings")
+    if not panel.get_by_label("System prompt").is_visible():
+        panel.get_by_role("button", name="Settings and exports").click()
+    expect(panel.get_by_label("System prompt")).to_be_visible()
+
+
 def export(page: Page, button: str) -> tuple[str, str]:
     """Click an export button: the downloaded file's suggested name and its text."""
     with page.expect_download() as download:
@@ -160,6 +168,7 @@ def test_the_exports_are_built_in_the_browser_and_hold_the_conversation(
     expect(bot_messages(page)).to_have_text([ANSWERED])
     expect(draft_box(page)).to_be_enabled()
     # The exports take the system prompt as it is now, whatever the turns were sent with.
+    open_settings(page)
     page.get_by_label("System prompt").fill("Be brief.")
     # A failed turn leaves its error note in the conversation; the exports leave it out.
     faults("chat", {"type": "status", "code": 400, "message": "messages must alternate"})
@@ -241,6 +250,7 @@ def test_the_exports_are_built_in_the_browser_and_hold_the_conversation(
 
 
 def test_with_nothing_said_no_export_is_offered(page: Page) -> None:
+    open_settings(page)
     exports = page.get_by_role("button", name="Export Markdown").or_(
         page.get_by_role("button", name="Export JSON")
     )
@@ -420,6 +430,7 @@ def test_stop_ends_a_slow_reply_at_once_and_websim_sees_the_request_dropped(
 
     expect(draft_box(page)).to_be_enabled(timeout=2_000)
     assert time.monotonic() - stopped_at < 2
+    expect(draft_box(page)).to_be_focused()  # the Stop pressed is gone: the box has the focus
     expect(bot_messages(page).last).to_contain_text("Stopped")
     expect(user_messages(page)).to_have_text(["Take your time"])
     # The emulator's handler for that request ended because its client went away.
@@ -846,3 +857,306 @@ def test_dark_mode_draws_dark_surfaces_and_light_text(
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
         context.close()
+
+
+# -- Layout, editing, keys ------------------------------------------------------------------------
+
+
+def box_of(page: Page, selector: str) -> dict[str, float]:
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    return box
+
+
+def sidebar_open(page: Page, wanted: bool) -> None:
+    if (page.locator("#sidebar.open").count() == 1) != wanted:
+        page.locator("#sidebar .toggle-button").click()
+    expect(page.locator("#sidebar.open")).to_have_count(1 if wanted else 0)
+
+
+def expect_a_chat_app(page: Page, header_at_most: float) -> None:
+    """The conversation takes the window's height under a compact header, the box sits at the
+    bottom under it, and the page itself does not scroll."""
+    height = page.viewport_size["height"] if page.viewport_size else 0
+    conversation, box = box_of(page, "#chatbot"), box_of(page, "#draft")
+    settings, footer = box_of(page, "#chat-settings"), box_of(page, "footer")
+    assert conversation["y"] <= header_at_most, conversation
+    # Below the conversation: the box, the folded settings and Gradio's footer, then the end.
+    assert 0 <= box["y"] - (conversation["y"] + conversation["height"]) <= 24
+    assert box["y"] + box["height"] <= settings["y"] <= footer["y"]
+    assert height - 48 <= footer["y"] + footer["height"] <= height
+    assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1")
+
+
+@pytest.mark.parametrize("sidebar", [True, False], ids=["sidebar-open", "sidebar-closed"])
+def test_on_a_desktop_the_conversation_fills_the_window_and_the_box_stays_at_the_bottom(
+    page: Page, sidebar: bool
+) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sidebar_open(page, sidebar)
+    expect_a_chat_app(page, header_at_most=140)
+    box_at = box_of(page, "#draft")
+
+    for number in range(1, 7):
+        words = " ".join(["with a few more words"] * 8)
+        send_and_wait_for_reply(page, f"Message {number} {words}", messages_sent=2 * number - 1)
+
+    # The conversation scrolls inside itself; the box has not moved and nothing else scrolls.
+    expect_a_chat_app(page, header_at_most=140)
+    assert box_of(page, "#draft") == box_at
+    scrolled = page.locator("#chatbot .bubble-wrap")
+    assert scrolled.evaluate("(wrap) => wrap.scrollHeight > wrap.clientHeight + 100")
+    expect(user_messages(page).last).to_be_in_viewport()
+    page.screenshot(
+        path=str(ARTIFACTS / f"desktop_conversation_{'with' if sidebar else 'no'}_sidebar.png")
+    )
+
+
+def test_on_a_phone_the_header_is_compact_and_the_box_stays_at_the_bottom(
+    phone_page: Page,
+) -> None:
+    page = phone_page
+    expect_a_chat_app(page, header_at_most=150)
+    for number in range(1, 5):
+        words = " ".join(["and some words"] * 6)
+        send_and_wait_for_reply(page, f"Phone {number} {words}", messages_sent=2 * number - 1)
+    expect_a_chat_app(page, header_at_most=150)
+    conversation = box_of(page, "#chatbot")
+    assert conversation["height"] >= 0.6 * 844
+    expect(draft_box(page)).to_be_in_viewport()
+
+
+def test_the_settings_fold_away_with_a_one_line_note_and_the_exports_in_view(
+    page: Page,
+) -> None:
+    expect(page.get_by_label("System prompt")).to_be_hidden()
+    send_and_wait_for_reply(page, "Something to export")
+
+    open_settings(page)
+
+    note = page.locator("#model-note")
+    expect(note).to_contain_text("Websim chooses")
+    expect(note).to_contain_text("Ctrl+Shift+O")
+    lines = note.locator("p").evaluate(
+        "(p) => Math.round(p.getBoundingClientRect().height"
+        " / parseFloat(getComputedStyle(p).lineHeight))"
+    )
+    assert lines == 2  # the model's line, and the keys' line
+    for name in ("Export Markdown", "Export JSON"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_in_viewport()
+    assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight + 1")
+
+
+@pytest.mark.parametrize("where", ["desktop", "phone"])
+def test_an_edit_is_wide_enter_sends_it_shift_enter_adds_a_line_and_esc_cancels(
+    browser: Any, studio: RunningStudio, where: str
+) -> None:
+    size = {"width": 1280, "height": 900} if where == "desktop" else {"width": 390, "height": 844}
+    context = browser.new_context(viewport=size)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(studio.url)
+        wait_until_restored(page)
+        send_and_wait_for_reply(page, "Frist words")
+        chatbot = page.locator("#chatbot")
+
+        chatbot.get_by_role("button", name="Edit", exact=True).click()
+        editing = chatbot.locator("textarea.edit-textarea")
+        expect(editing).to_be_focused()
+        assert (
+            box_of(page, "#chatbot textarea.edit-textarea")["width"]
+            >= 0.5 * box_of(page, "#chatbot")["width"]
+        )
+        expect(chatbot.get_by_role("button", name="Save and send")).to_be_visible()
+        expect(chatbot.get_by_role("button", name="Cancel editing")).to_be_visible()
+        editing.fill("First words")
+        editing.press("Shift+Enter")
+        editing.press_sequentially("and a second line")
+        expect(editing).to_have_value("First words\nand a second line")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"editing_{where}.png"))
+        editing.press("Enter")
+
+        expect(editing).to_have_count(0)
+        # Websim was sent the edited text, its two lines as typed.
+        expect(bot_messages(page)).to_have_count(1)
+        reply = bot_messages(page).first
+        expect(reply).to_contain_text("Emulator reply to 1 message. You said: First words")
+        assert reply.inner_text().strip().endswith("First words\nand a second line")
+        expect(user_messages(page)).to_have_count(1)
+        assert user_messages(page).first.inner_text().strip() == "First words\nand a second line"
+        expect(draft_box(page)).to_be_enabled()
+
+        chatbot.get_by_role("button", name="Edit", exact=True).click()
+        editing.fill("Never sent")
+        editing.press("Escape")
+        expect(editing).to_have_count(0)
+        expect(user_messages(page).first).to_contain_text("First words")
+        expect(bot_messages(page)).to_have_count(1)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / f"editing_{where}_end.png"))
+        context.close()
+
+
+def test_esc_stops_a_slow_reply_from_anywhere_and_the_box_has_the_focus_again(
+    page: Page, faults: FaultQueue
+) -> None:
+    faults("chat", {"type": "hang", "seconds": 30})
+    send(page, "Take your time")
+    expect(bot_messages(page)).to_contain_text(["Waiting for Websim"])
+    page.locator("#page-title").click()  # the focus anywhere but the box
+
+    stopped_at = time.monotonic()
+    page.keyboard.press("Escape")
+
+    expect(draft_box(page)).to_be_enabled(timeout=2_000)
+    assert time.monotonic() - stopped_at < 2
+    expect(bot_messages(page).last).to_contain_text("Stopped")
+    expect(draft_box(page)).to_be_focused()
+
+
+def test_the_stop_button_reads_as_stop(page: Page, faults: FaultQueue) -> None:
+    faults("chat", {"type": "hang", "seconds": 30})
+    send(page, "Hold on")
+    stop = page.locator("#draft").get_by_role("button", name="Stop")
+    expect(stop).to_be_visible()
+    # A filled square in a round button, not an empty square that reads as a checkbox.
+    shape = stop.evaluate(
+        """(button) => {
+            const box = button.getBoundingClientRect();
+            const square = getComputedStyle(button.querySelector("svg rect"));
+            return [box.width === box.height, getComputedStyle(button).borderRadius,
+                    square.fill !== "none", getComputedStyle(button).backgroundColor];
+        }"""
+    )
+    assert shape[:3] == [True, "50%", True], shape
+    assert shape[3] not in {"rgba(0, 0, 0, 0)", "transparent"}, shape
+    stop.locator("..").screenshot(path=str(ARTIFACTS / "stop_button.png"))
+    page.keyboard.press("Escape")
+    expect(draft_box(page)).to_be_enabled(timeout=2_000)
+
+
+def test_esc_stops_an_image_generation_too(page: Page, faults: FaultQueue) -> None:
+    faults("image", {"type": "hang", "seconds": 20})
+    page.get_by_role("tab", name="Image").click()
+    page.locator("#prompt textarea").fill("This one hangs")
+    page.locator("#generate").click()
+    expect(page.locator("#image-stop")).to_be_visible()
+    expect(page.locator("#image-status")).to_contain_text("Waiting for Websim")
+
+    page.keyboard.press("Escape")
+
+    expect(page.locator("#image-status")).to_contain_text("Stopped", timeout=2_000)
+    expect(page.locator("#generate")).to_be_visible()
+
+
+def test_focus_is_in_the_box_after_sending_and_switching_and_ctrl_shift_o_starts_a_new_chat(
+    page: Page,
+) -> None:
+    send_and_wait_for_reply(page, "About cats")
+    expect(draft_box(page)).to_be_focused()
+
+    page.locator("#page-title").click()
+    page.keyboard.press("Control+Shift+O")
+    expect(user_messages(page)).to_have_count(0)
+    expect(draft_box(page)).to_be_focused()
+    send_and_wait_for_reply(page, "About dogs")
+    expect(listed(page)).to_have_text(["About dogs", "About cats"])
+
+    listed(page).filter(has_text="About cats").click()
+    expect(user_messages(page)).to_have_text(["About cats"])
+    expect(draft_box(page)).to_be_focused()
+
+    # From the Image tab too: back to Chat, on a new conversation.
+    page.get_by_role("tab", name="Image").click()
+    page.keyboard.press("Control+Shift+O")
+    expect(page.get_by_role("tab", name="Chat")).to_have_attribute("aria-selected", "true")
+    expect(user_messages(page)).to_have_count(0)
+    expect(draft_box(page)).to_be_focused()
+
+
+def overlap(one: dict[str, float], other: dict[str, float]) -> bool:
+    return not (
+        one["x"] + one["width"] <= other["x"]
+        or other["x"] + other["width"] <= one["x"]
+        or one["y"] + one["height"] <= other["y"]
+        or other["y"] + other["height"] <= one["y"]
+    )
+
+
+README_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "chat.png"
+
+
+def expect_the_buttons_above_the_messages(page: Page) -> None:
+    """The clear and copy-all buttons sit above the part that scrolls, on no message."""
+    buttons = box_of(page, "#chatbot .top-panel")
+    # Where messages can show: inside the scrolling part's border, which clips what it scrolls.
+    shown_from, overflow = page.locator("#chatbot .bubble-wrap").evaluate(
+        "(e) => [e.getBoundingClientRect().top + e.clientTop, getComputedStyle(e).overflowY]"
+    )
+    assert buttons["y"] + buttons["height"] <= shown_from, (buttons, shown_from)
+    assert overflow in {"auto", "scroll"}
+
+
+def test_the_conversation_buttons_leave_the_first_message_room(page: Page) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    # A short first message sits at the top right, where the clear and copy-all buttons are.
+    send_and_wait_for_reply(page, "Write a haiku about a lighthouse at night.")
+    send_and_wait_for_reply(page, "Now one about the sea.", messages_sent=3)
+
+    expect_the_buttons_above_the_messages(page)
+    # The README's picture of the Chat tab.
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(README_SCREENSHOT))
+
+
+def test_on_a_phone_the_conversation_buttons_sit_on_no_message(phone_page: Page) -> None:
+    page = phone_page
+    words = " ".join(["long enough to fill the width of a phone"] * 3)
+    for number in range(1, 4):
+        send_and_wait_for_reply(page, f"Message {number} {words}", messages_sent=2 * number - 1)
+
+    # Scrolled to the last reply: what is at the top is some earlier message's middle.
+    expect_the_buttons_above_the_messages(page)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_starters_are_cards_in_light_and_dark(
+    browser: Any, studio: RunningStudio, scheme: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    try:
+        page.goto(studio.url)
+        wait_until_restored(page)
+        looks = page.evaluate(
+            """() => {
+                const card = getComputedStyle(document.querySelector("#chatbot .example"));
+                const chat = getComputedStyle(document.querySelector("#chatbot"));
+                return [card.backgroundColor !== chat.backgroundColor,
+                        parseFloat(card.borderTopWidth), card.borderTopColor];
+            }"""
+        )
+        assert looks[0] and looks[1] >= 1, looks
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"starters_{scheme}.png"))
+    finally:
+        context.close()
+
+
+def test_on_a_phone_the_api_panel_header_does_not_overlap_itself(phone_page: Page) -> None:
+    page = phone_page
+    page.locator("footer").get_by_text("Use via API").click()
+    header = page.locator(".api-docs-wrap .banner-wrap")
+    expect(header).to_be_visible()
+    parts = [
+        box_of(page, ".api-docs-wrap .banner-wrap h2 .title"),
+        box_of(page, ".api-docs-wrap .banner-wrap h2 .counts"),
+        box_of(page, ".api-docs-wrap .banner-wrap > button"),
+    ]
+    for index, part in enumerate(parts):
+        for other in parts[index + 1 :]:
+            assert not overlap(part, other), (part, other)
+        assert part["x"] + part["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

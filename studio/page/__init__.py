@@ -15,13 +15,12 @@ from ..turns.chat import ChatHandlers
 from ..turns.images import ImageHandlers
 from . import chat_tab, image_tab
 from .api import add_api
-from .browser_code import script, source, stylesheet
+from .browser_code import applied, script, source, stylesheet
 from .common import QUICK
 
 TITLE = "Websim Studio"
 OFFLINE_NOTICE = (
-    "**Offline demo:** replies and images come from the bundled Websim emulator on this "
-    "server, not from websim.ai."
+    "**Offline demo:** replies and images come from an emulator on this server, not websim.ai."
 )
 # Chosen for a reading page: Soft's quiet surfaces with an indigo accent (the Space's colours),
 # in the system's own fonts: a theme's web fonts would be fetched from Google on every visit,
@@ -52,6 +51,15 @@ THEME = gr.themes.Soft(
 CONTENT_POLICY = (
     """<meta http-equiv="Content-Security-Policy" content="img-src 'self' data: blob:">\n"""
 )
+# What the page's keys act on (keyboard.js): Esc clicks a Stop that is shown, Ctrl+Shift+O
+# (Cmd+Shift+O on a Mac) clicks New chat, and the message box gets the focus back.
+KEYBOARD = {
+    "draft": "#draft textarea",
+    "stops": ["#draft .stop-button", "#image-stop"],
+    "newChat": "#new-chat",
+    "chatTab": "button[role=tab][data-tab-id=chat]",
+    "conversations": "#conversations",
+}
 
 __all__ = ["TITLE", "build_page", "page_options"]
 
@@ -65,6 +73,7 @@ def page_options() -> dict[str, Any]:
                 CONTENT_POLICY,
                 f"<style>\n{stylesheet('head.css')}</style>\n",
                 script(source("page.js")),
+                script(f"{applied('keyboard.js', KEYBOARD)}.install(document);"),
                 chat_tab.HEAD,
             ]
         ),
@@ -79,10 +88,13 @@ def build_page(services: Services) -> gr.Blocks:
     images = ImageHandlers(services)
     demo = gr.Blocks(title=TITLE)
     with demo:
-        gr.Markdown(
-            f"# {TITLE}\nChat with Websim's AI models and generate images.", elem_id="page-title"
-        )
-        notice = gr.Markdown(elem_id="offline-notice")
+        # One compact line: the conversation below takes the rest of the window.
+        with gr.Row(elem_id="page-header", equal_height=True):
+            gr.Markdown(
+                f"# {TITLE}\nChat with Websim's AI models and generate images.",
+                elem_id="page-title",
+            )
+            notice = gr.Markdown(elem_id="offline-notice")
         chat_tab.build_chat_tab(demo, services, chat)
         image_tab.build_image_tab(services, images)
         add_api(services, chat, images)

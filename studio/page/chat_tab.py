@@ -47,9 +47,14 @@ UNREADABLE_NOTICE = (
     "them with since. They are kept aside in this browser, unread; conversations from now on "
     "are saved as usual."
 )
+# One line each in the folded settings: what the model label means, and the page's keys.
 MODEL_NOTE = (
-    f"**Model:** Websim chooses. Its chat API takes no model name, so this page offers no "
-    f"choice; exports name it `{DEFAULT_CHAT_MODEL}`, the label clients give Websim's default."
+    f"**Model:** Websim chooses (its chat API takes no model name); "
+    f"exports label it `{DEFAULT_CHAT_MODEL}`, Websim's default."
+)
+KEYS_NOTE = (
+    "**Keys:** Enter sends, Shift+Enter adds a line, Esc stops a reply, "
+    "Ctrl+Shift+O starts a new chat."
 )
 STARTERS = [
     "Explain how a rainbow forms, in three sentences.",
@@ -76,13 +81,15 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
     # gr.State: the server keeps no session for it, and needs no heartbeat from the page.
     history = gr.JSON([], visible=False, elem_id="chat-history")
 
-    with gr.Tab("Chat", id="chat"):
+    # The tab fills the window (chat_tab.css): the conversation takes the height the header
+    # leaves, scrolling inside itself, above the box; what is seldom changed folds away below.
+    with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
         sidebar = conversations.build_sidebar()
         unreadable = gr.Markdown(visible=False, elem_id="unreadable-notice")
         chatbot = gr.Chatbot(
             label="Conversation",
             show_label=False,
-            height="min(60vh, 560px)",
+            height="100%",
             buttons=["copy", "copy_all"],
             editable="user",
             feedback_options=None,
@@ -103,32 +110,29 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
             show_label=False,
             elem_id="draft",
         )
-        with gr.Row(elem_id="chat-options"):
+        with gr.Accordion("Settings and exports", open=False, elem_id="chat-settings"):
             system_prompt = gr.Textbox(
                 label="System prompt",
                 placeholder="Optional: how the assistant should behave",
                 lines=1,
                 max_lines=6,
-                scale=3,
-                min_width=240,
             )
-            with gr.Column(scale=2, min_width=240):
-                gr.Markdown(MODEL_NOTE, elem_id="model-note")
-        with gr.Row(elem_id="export-row"):
-            export_md = gr.Button(
-                "Export Markdown",
-                size="sm",
-                variant="secondary",
-                visible=False,
-                elem_id="export-markdown",
-            )
-            export_json = gr.Button(
-                "Export JSON",
-                size="sm",
-                variant="secondary",
-                visible=False,
-                elem_id="export-json",
-            )
+            gr.Markdown(f"{MODEL_NOTE}  \n{KEYS_NOTE}", elem_id="model-note")
+            with gr.Row(elem_id="export-row"):
+                export_md = gr.Button(
+                    "Export Markdown",
+                    size="sm",
+                    variant="secondary",
+                    visible=False,
+                    elem_id="export-markdown",
+                )
+                export_json = gr.Button(
+                    "Export JSON",
+                    size="sm",
+                    variant="secondary",
+                    visible=False,
+                    elem_id="export-json",
+                )
 
     def exports_for(kept: History) -> tuple[Any, Any]:
         return gr.Button(visible=bool(kept)), gr.Button(visible=bool(kept))
