@@ -868,7 +868,7 @@ def box_of(page: Page, selector: str) -> dict[str, float]:
     return box
 
 
-def sidebar_open(page: Page, wanted: bool) -> None:
+def set_sidebar_open(page: Page, wanted: bool) -> None:
     if (page.locator("#sidebar.open").count() == 1) != wanted:
         page.locator("#sidebar .toggle-button").click()
     expect(page.locator("#sidebar.open")).to_have_count(1 if wanted else 0)
@@ -893,7 +893,7 @@ def test_on_a_desktop_the_conversation_fills_the_window_and_the_box_stays_at_the
     page: Page, sidebar: bool
 ) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
-    sidebar_open(page, sidebar)
+    set_sidebar_open(page, sidebar)
     expect_a_chat_app(page, header_at_most=140)
     box_at = box_of(page, "#draft")
 
