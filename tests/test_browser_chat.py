@@ -1085,7 +1085,8 @@ def overlap(one: dict[str, float], other: dict[str, float]) -> bool:
     )
 
 
-README_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "chat.png"
+# The README's picture of the Chat tab (docs/images/chat.png is a copy of it).
+README_SCREENSHOT = ARTIFACTS / "chat.png"
 
 
 def expect_the_buttons_above_the_messages(page: Page) -> None:
@@ -1106,7 +1107,6 @@ def test_the_conversation_buttons_leave_the_first_message_room(page: Page) -> No
     send_and_wait_for_reply(page, "Now one about the sea.", messages_sent=3)
 
     expect_the_buttons_above_the_messages(page)
-    # The README's picture of the Chat tab.
     page.mouse.move(0, 0)
     page.screenshot(path=str(README_SCREENSHOT))
 
