@@ -140,7 +140,9 @@ def open_settings(page: Page) -> None:
 
 
 def export(page: Page, button: str) -> tuple[str, str]:
-    """Click an export button: the downloaded file's suggested name and its text."""
+    """Click an export button (in the settings, unfolded first): the downloaded file's
+    suggested name and its text."""
+    open_settings(page)
     with page.expect_download() as download:
         page.get_by_role("button", name=button, exact=True).click()
     return download.value.suggested_filename, Path(download.value.path()).read_text("utf-8")
@@ -337,7 +339,7 @@ def test_the_users_spacing_shows_as_typed_and_a_fence_as_code(
     # Edited and submitted as it is, the message goes again exactly as typed.
     sent_before = len(emulator.requests)
     page.locator("#chatbot").get_by_role("button", name="Edit", exact=True).first.click()
-    page.locator("#chatbot").get_by_role("button", name="Submit", exact=True).click()
+    page.locator("#chatbot").get_by_role("button", name="Save and send").click()
     deadline = time.monotonic() + 5
     while len(emulator.requests) == sent_before and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -395,7 +397,7 @@ def test_turns_stopped_or_failed_are_not_sent_with_later_messages_until_edited(
     # Edited and submitted as it was, the stopped turn is answered in its own place.
     # Each user message has its Edit button; the second is the story's.
     page.locator("#chatbot").get_by_role("button", name="Edit", exact=True).nth(1).click()
-    page.locator("#chatbot").get_by_role("button", name="Submit", exact=True).click()
+    page.locator("#chatbot").get_by_role("button", name="Save and send").click()
 
     expect(stopped).to_have_text("Emulator reply to 3 messages. You said: Tell me a long story")
     assert emulator.requests[-1].body["messages"][1:] == [

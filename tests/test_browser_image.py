@@ -47,6 +47,8 @@ def generate_and_wait(page: Page, prompt: str, aspect_ratio: str) -> None:
     generate_image(page, prompt, aspect_ratio)
     expect(page.locator("#image-status")).to_contain_text(f"Done: {aspect_ratio}")
     expect(page.locator("#generate")).to_be_visible()
+    # The browser then fetches and keeps the picture, and shows it once kept.
+    expect(page.locator("#result-caption")).to_have_text(prompt)
 
 
 def expect_no_error_overlay(page: Page) -> None:

@@ -19,7 +19,9 @@
             if (key.key === "Escape") return "cancel-edit";
             return null;
         }
-        if (key.key === "Escape" && where.stopShown) return "stop";
+        // An Esc that closes something of its own (a question in the sidebar, a renaming, the
+        // large view of an image) does only that.
+        if (key.key === "Escape" && where.stopShown && !where.escapeTaken) return "stop";
         const command = (key.ctrlKey || key.metaKey) && key.shiftKey && !key.altKey;
         if (command && (key.key === "o" || key.key === "O" || key.code === "KeyO")) return "new-chat";
         return null;
@@ -66,31 +68,35 @@
             return active === draft() || selectors.stops.some((stop) => active.matches(stop));
         };
 
-        document.addEventListener(
-            "keydown",
-            (event) => {
-                if (event.defaultPrevented) return;
-                const target = event.target;
-                const editing = Boolean(target && target.matches && target.matches(EDIT_BOX));
-                const action = actionFor(event, { editing, stopShown: Boolean(stop()) });
-                if (!action) return;
-                event.preventDefault();
-                event.stopPropagation();
-                if (action === "save-edit" || action === "cancel-edit") {
-                    const button = editButton(target, action === "save-edit" ? "Submit" : "Cancel");
-                    if (button) button.click();
-                } else if (action === "stop") {
-                    stop().click();
-                } else if (action === "new-chat") {
-                    const tab = document.querySelector(selectors.chatTab);
-                    if (tab && tab.getAttribute("aria-selected") !== "true") tab.click();
-                    const button = document.querySelector(selectors.newChat);
-                    if (button) button.click();
-                    setTimeout(focusDraft, 0);
-                }
-            },
-            true
-        );
+        // Twice: before the page's own handlers for the edit box (Gradio's would take Enter),
+        // and after them for the rest, so that an Esc a control has used (it prevented the
+        // default) or a dialog closes by itself is not also a Stop.
+        const onKey = (editPhase) => (event) => {
+            if (event.defaultPrevented) return;
+            const target = event.target;
+            const editing = Boolean(target && target.matches && target.matches(EDIT_BOX));
+            if (editing !== editPhase) return;
+            const escapeTaken = Boolean(target && target.closest && target.closest("dialog"));
+            const where = { editing, stopShown: Boolean(stop()), escapeTaken };
+            const action = actionFor(event, where);
+            if (!action) return;
+            event.preventDefault();
+            event.stopPropagation();
+            if (action === "save-edit" || action === "cancel-edit") {
+                const button = editButton(target, action === "save-edit" ? "Submit" : "Cancel");
+                if (button) button.click();
+            } else if (action === "stop") {
+                stop().click();
+            } else if (action === "new-chat") {
+                const tab = document.querySelector(selectors.chatTab);
+                if (tab && tab.getAttribute("aria-selected") !== "true") tab.click();
+                const button = document.querySelector(selectors.newChat);
+                if (button) button.click();
+                setTimeout(focusDraft, 0);
+            }
+        };
+        document.addEventListener("keydown", onKey(true), true);
+        document.addEventListener("keydown", onKey(false));
 
         // Switching conversations: once the switch is on the page, the box is ready to type in.
         document.addEventListener("click", (event) => {

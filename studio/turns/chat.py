@@ -181,8 +181,11 @@ def api_messages(message: object, history: object, system_prompt: object) -> lis
     # The message is the turn asked now: a user turn in `history` that got no reply is left
     # out, as on the page.
     asked: list[Any] = [*(history or []), {"role": "user", "content": message}]
+    # Every turn the caller sent is checked, the ones left out too: a malformed turn is named,
+    # never dropped unsaid.
+    *written, _ = to_websim_messages(asked, unanswered=True)
+    if written:
+        validate_messages(written, field="history")
     *earlier, last = to_websim_messages(asked)
-    if earlier:
-        validate_messages(earlier, field="history")
     system = to_websim_messages([], system_prompt or "")
     return [*system, *earlier, last]

@@ -212,7 +212,11 @@ def files_of(message: Mapping[str, Any]) -> list[str]:
 
 
 def to_websim_messages(
-    history: Sequence[Any], system_prompt: str = "", *, uploads: Path | None = None
+    history: Sequence[Any],
+    system_prompt: str = "",
+    *,
+    uploads: Path | None = None,
+    unanswered: bool = False,
 ) -> list[ChatMessage]:
     """The whole conversation as Websim's chat API takes it: it keeps no history of its own.
 
@@ -222,6 +226,7 @@ def to_websim_messages(
     data URLs, but only from the `uploads` folder: a history sent by an API caller must not make
     the server read its own files.
     Messages whose content is a string or already in Websim's part format pass as they are.
+    With `unanswered`, user messages that got no reply are kept (to check what a caller sent).
     """
     messages: list[ChatMessage] = []
     if system_prompt.strip():
@@ -229,7 +234,7 @@ def to_websim_messages(
     for index, message in enumerate(history):
         if not isinstance(message, Mapping):
             raise InvalidRequestError(f"history[{index}]", "must be a {role, content} object")
-        if is_note(message) or _unanswered(history, index):
+        if is_note(message) or (not unanswered and _unanswered(history, index)):
             continue
         content = _websim_content(message.get("content"), f"history[{index}]", uploads)
         messages.append({"role": message.get("role"), "content": content})

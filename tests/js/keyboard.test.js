@@ -31,6 +31,8 @@ test("a character still being composed by an input method is left to it", () => 
 test("Esc stops only while a Stop is shown", () => {
     assert.equal(keyboard.actionFor(press("Escape"), replying), "stop");
     assert.equal(keyboard.actionFor(press("Escape"), anywhere), null);
+    // Closing a dialog of its own, Esc stops nothing.
+    assert.equal(keyboard.actionFor(press("Escape"), { ...replying, escapeTaken: true }), null);
 });
 
 test("Ctrl+Shift+O, or Cmd+Shift+O on a Mac, starts a new chat; O alone or Ctrl+O do not", () => {
