@@ -52,6 +52,9 @@ def test_the_chat_tab_and_the_sidebar_are_in_russian(russian_page: Page) -> None
     expect(page.locator("#chat-settings")).to_contain_text("Настройки и экспорт")
     expect(page.locator("#new-chat")).to_have_text("+ Новый чат")
     expect(page.locator("#kept-where")).to_contain_text("Хранятся в этом браузере")
+    search = page.locator("#conversations input[type=search]")
+    expect(search).to_have_attribute("placeholder", "Поиск по разговорам")
+    expect(page.locator("#conversations")).to_contain_text("Разговоров пока нет.")
     expect(page.locator("body")).not_to_contain_text("Message Websim")
 
 
@@ -81,6 +84,8 @@ def test_the_image_tab_is_in_russian_with_its_status_lines(
     page.locator("#generate").click()
     expect(page.locator("#image-status")).to_contain_text("Готово: 1:1")
     expect(page.locator("#generate")).to_have_text("Создать")
+    expect(page.locator("#result")).to_contain_text("Скачать")
+    expect(page.locator("#gallery")).to_contain_text("Ваши изображения (1)")
 
     faults("image", {"type": "hang", "seconds": 20})
     page.locator("#generate").click()
@@ -95,6 +100,8 @@ def test_an_english_browser_reads_english(page: Page) -> None:
     expect(draft_box(page)).to_have_attribute("placeholder", "Message Websim")
     expect(page.locator("#chatbot")).to_contain_text("Write a haiku about a lighthouse at night.")
     expect(page.locator("#new-chat")).to_have_text("+ New chat")
+    search = page.locator("#conversations input[type=search]")
+    expect(search).to_have_attribute("placeholder", "Search conversations")
     expect(page.locator("body")).not_to_contain_text("Новый чат")
 
 

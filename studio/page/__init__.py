@@ -17,7 +17,7 @@ from . import chat_tab, image_tab
 from .api import add_api
 from .browser_code import applied, script, source, stylesheet
 from .common import QUICK
-from .words import WORDS, token, word
+from .words import BROWSER_WORDS, WORDS, token, word
 
 TITLE = "Websim Studio"
 # Worded by the browser's language (words.py): Gradio translates an event's Markdown value too.
@@ -73,7 +73,7 @@ def page_options() -> dict[str, Any]:
                 CONTENT_POLICY,
                 f"<style>\n{stylesheet('head.css')}</style>\n",
                 script(source("page.js")),
-                script(f"{applied('keyboard.js', KEYBOARD)}.install(document);"),
+                script(f"{applied('keyboard.js', KEYBOARD, BROWSER_WORDS)}.install(document);"),
                 chat_tab.HEAD,
             ]
         ),

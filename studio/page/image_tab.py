@@ -40,7 +40,7 @@ from ..turns.images import MAX_IMAGES, ImageHandlers
 from .browser_code import applied, source
 from .common import PRIVATE, QUICK, caller, websim_calls
 from .rendering import safe_reply_markdown
-from .words import EN, language_of, said, token, word, worded
+from .words import BROWSER_WORDS, EN, language_of, said, token, word, worded
 from .words import EXAMPLES as WORD_EXAMPLES
 
 # How long a refusal's notice stays: long enough to read one sentence.
@@ -63,7 +63,8 @@ COUNTER_JS = applied("prompt_counter.js", MAX_PROMPT_CHARS)
 def gallery_js(part: str, max_count: int = KEPT_IMAGES, max_bytes: int = KEPT_BYTES) -> str:
     """The `js_on_load` of the result (`part` "result") or the gallery ("gallery")."""
     store = applied("image_store.js", {"maxCount": max_count, "maxBytes": max_bytes})
-    return f"({source('image_gallery.js')})(element, props, watch, {store}, {json.dumps(part)});"
+    gallery = f"({source('image_gallery.js')})"
+    return f"{gallery}(element, props, watch, {store}, {json.dumps(part)}, {BROWSER_WORDS});"
 
 
 def made(prompt: str, aspect_ratio: str, images: tuple[Path, ...], kept_name: Any) -> str:

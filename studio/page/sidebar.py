@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from .browser_code import source
+from .browser_code import applied
 from .common import QUICK
 from .saved_chats import (
     Library,
@@ -29,9 +29,9 @@ from .saved_chats import (
     start_new,
     switch_to,
 )
-from .words import language_of, word
+from .words import BROWSER_WORDS, language_of, word
 
-_SIDEBAR = f"({source('sidebar.js')})()"
+_SIDEBAR = applied("sidebar.js", BROWSER_WORDS)
 # Run by the list's gr.HTML as it mounts, with Gradio's `element`, `trigger`, `props`, `watch`.
 LIST_JS = f"{_SIDEBAR}.mount(element, trigger, props, watch);"
 # After New chat or Delete all: the message box on a wide screen, the sidebar folded on a narrow.

@@ -21,6 +21,7 @@ from gradio.i18n import I18nData
 from websim_core.catalog import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL
 
 from ..turns import conversation
+from .browser_code import Expression, source
 
 ENGLISH = "en"
 
@@ -175,6 +176,8 @@ RU: dict[str, str] = {
 
 LANGUAGES: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 WORDS = gr.I18n(**LANGUAGES)
+# The browser code's words (words.js), in the browser's language: the `say` its files take.
+BROWSER_WORDS = Expression(f"({source('words.js')})().wordsFor(navigator.language)")
 
 STARTERS = ["chat.starter.1", "chat.starter.2", "chat.starter.3", "chat.starter.4"]
 EXAMPLES = ["image.example.1", "image.example.2", "image.example.3", "image.example.4"]
