@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -22,6 +23,7 @@ from tests.browser_support import (
     send,
     studio,
 )
+from tests.test_accessibility import violations
 
 __all__ = ["browser", "faults", "page", "studio"]
 
@@ -56,6 +58,7 @@ def test_the_chat_tab_and_the_sidebar_are_in_russian(russian_page: Page) -> None
     expect(search).to_have_attribute("placeholder", "Поиск по разговорам")
     expect(page.locator("#conversations")).to_contain_text("Разговоров пока нет.")
     expect(page.locator("body")).not_to_contain_text("Message Websim")
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
 
 
 def test_a_stopped_reply_says_so_in_russian(russian_page: Page, faults: FaultQueue) -> None:
@@ -103,19 +106,34 @@ def test_an_english_browser_reads_english(page: Page) -> None:
     search = page.locator("#conversations input[type=search]")
     expect(search).to_have_attribute("placeholder", "Search conversations")
     expect(page.locator("body")).not_to_contain_text("Новый чат")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
 
 
-@pytest.mark.parametrize("size", ["desktop", "phone"])
+@pytest.mark.parametrize("size", ["desktop", "phone", "dark"])
 def test_the_russian_page_fits_its_longer_words(
     browser: Browser, studio: RunningStudio, request: pytest.FixtureRequest, size: str
 ) -> None:
-    options = {"viewport": PHONE, "is_mobile": True, "has_touch": True} if size == "phone" else {}
+    options: dict[str, Any] = {
+        "phone": {"viewport": PHONE, "is_mobile": True, "has_touch": True},
+        "dark": {"color_scheme": "dark"},
+    }.get(size, {})
     for opened in open_page(browser, studio.url, request, locale="ru-RU", **options):
         overflow = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         assert opened.evaluate(overflow) == 0
-        opened.screenshot(path=str(ARTIFACTS / f"russian_chat_{size}.png"))
-        if size == "desktop":
-            opened.get_by_role("button", name="Настройки и экспорт").click()
-        opened.get_by_role("tab", name="Изображение").click()
+        opened.screenshot(path=str(ARTIFACTS / f"russian_start_{size}.png"))
+        send(opened, "Привет! Как дела?")
+        expect(bot_messages(opened).last).to_contain_text("Emulator reply")
+        expect(draft_box(opened)).to_be_enabled()
+        opened.get_by_role("button", name="Настройки и экспорт").click()
         assert opened.evaluate(overflow) == 0
+        found = violations(opened)
+        assert not found, "\n" + "\n".join(found)
+        opened.screenshot(path=str(ARTIFACTS / f"russian_chat_{size}.png"), full_page=True)
+        opened.get_by_role("tab", name="Изображение").click()
+        opened.locator("#prompt textarea").fill("Маяк на скале на рассвете")
+        opened.locator("#generate").click()
+        expect(opened.locator("#image-status")).to_contain_text("Готово")
+        assert opened.evaluate(overflow) == 0
+        found = violations(opened)
+        assert not found, "\n" + "\n".join(found)
         opened.screenshot(path=str(ARTIFACTS / f"russian_image_{size}.png"), full_page=True)

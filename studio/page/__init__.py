@@ -17,7 +17,7 @@ from . import chat_tab, image_tab
 from .api import add_api
 from .browser_code import applied, script, source, stylesheet
 from .common import QUICK
-from .words import BROWSER_WORDS, WORDS, token, word
+from .words import BROWSER_LANGUAGE, BROWSER_WORDS, WORDS, token, word
 
 TITLE = "Websim Studio"
 # Worded by the browser's language (words.py): Gradio translates an event's Markdown value too.
@@ -73,6 +73,9 @@ def page_options() -> dict[str, Any]:
                 CONTENT_POLICY,
                 f"<style>\n{stylesheet('head.css')}</style>\n",
                 script(source("page.js")),
+                # Gradio's page says it is English whatever it shows: a screen reader reads a
+                # Russian page in Russian once its <html lang> says so.
+                script(f"document.documentElement.lang = {BROWSER_LANGUAGE};"),
                 script(f"{applied('keyboard.js', KEYBOARD, BROWSER_WORDS)}.install(document);"),
                 chat_tab.HEAD,
             ]

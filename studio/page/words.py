@@ -178,6 +178,7 @@ LANGUAGES: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 WORDS = gr.I18n(**LANGUAGES)
 # The browser code's words (words.js), in the browser's language: the `say` its files take.
 BROWSER_WORDS = Expression(f"({source('words.js')})().wordsFor(navigator.language)")
+BROWSER_LANGUAGE = Expression(f"({source('words.js')})().languageOf(navigator.language)")
 
 STARTERS = ["chat.starter.1", "chat.starter.2", "chat.starter.3", "chat.starter.4"]
 EXAMPLES = ["image.example.1", "image.example.2", "image.example.3", "image.example.4"]
