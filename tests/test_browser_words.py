@@ -126,6 +126,10 @@ def test_the_russian_page_fits_its_longer_words(
         expect(draft_box(opened)).to_be_enabled()
         opened.get_by_role("button", name="Настройки и экспорт").click()
         assert opened.evaluate(overflow) == 0
+        # The settings opened, with their longer words, leave the message box whole in view.
+        expect(draft_box(opened)).to_be_in_viewport(ratio=1)
+        box = draft_box(opened).bounding_box()
+        assert box is not None and box["height"] >= 20, box
         found = violations(opened)
         assert not found, "\n" + "\n".join(found)
         opened.screenshot(path=str(ARTIFACTS / f"russian_chat_{size}.png"), full_page=True)
