@@ -3,7 +3,8 @@
 
 Gradio translates what it is given as `WORDS(key)` in the browser, by the browser's language
 (`ru…` gives Russian, any other English): labels, placeholders, button and tab names, Markdown,
-and a Markdown value an event returns. What Gradio does not translate (a notice, the Chatbot's
+and a Markdown value an event returns (`token`; Gradio replaces only the first one in a value).
+What Gradio does not translate (a notice, the Chatbot's
 messages and examples, the Image tab's example chips) is worded here by the request's
 Accept-Language (`language_of`, `said`), by the same rule. The browser code's words are in
 words.js. The stored conversation keeps its notes in English (studio.turns is UI-neutral):
