@@ -17,11 +17,11 @@ from . import chat_tab, image_tab
 from .api import add_api
 from .browser_code import applied, script, source, stylesheet
 from .common import QUICK
+from .words import BROWSER_LANGUAGE, BROWSER_WORDS, WORDS, token, word
 
 TITLE = "Websim Studio"
-OFFLINE_NOTICE = (
-    "**Offline demo:** replies and images come from an emulator on this server, not websim.ai."
-)
+# Worded by the browser's language (words.py): Gradio translates an event's Markdown value too.
+OFFLINE_NOTICE = token("page.offline")
 # Chosen for a reading page: Soft's quiet surfaces with an indigo accent (the Space's colours),
 # in the system's own fonts: a theme's web fonts would be fetched from Google on every visit,
 # and an offline demo must fetch nothing from elsewhere.
@@ -65,7 +65,7 @@ __all__ = ["TITLE", "build_page", "page_options"]
 
 
 def page_options() -> dict[str, Any]:
-    """What Gradio's mount takes besides the Blocks: style, scripts, theme, footer."""
+    """What Gradio's mount takes besides the Blocks: style, scripts, theme, footer, words."""
     return {
         "css": stylesheet("page.css", "chat_tab.css", "sidebar.css", "image_tab.css"),
         "head": "".join(
@@ -73,11 +73,15 @@ def page_options() -> dict[str, Any]:
                 CONTENT_POLICY,
                 f"<style>\n{stylesheet('head.css')}</style>\n",
                 script(source("page.js")),
-                script(f"{applied('keyboard.js', KEYBOARD)}.install(document);"),
+                # Gradio's page says it is English whatever it shows: a screen reader reads a
+                # Russian page in Russian once its <html lang> says so.
+                script(f"document.documentElement.lang = {BROWSER_LANGUAGE};"),
+                script(f"{applied('keyboard.js', KEYBOARD, BROWSER_WORDS)}.install(document);"),
                 chat_tab.HEAD,
             ]
         ),
         "footer_links": ["api", "settings"],
+        "i18n": WORDS,
         "theme": THEME,
     }
 
@@ -90,13 +94,10 @@ def build_page(services: Services) -> gr.Blocks:
     with demo:
         # One compact line: the conversation below takes the rest of the window.
         with gr.Row(elem_id="page-header", equal_height=True):
-            gr.Markdown(
-                f"# {TITLE}\nChat with Websim's AI models and generate images.",
-                elem_id="page-title",
-            )
+            gr.Markdown(word("page.title"), elem_id="page-title")
             notice = gr.Markdown(elem_id="offline-notice")
         chat_tab.build_chat_tab(demo, services, chat)
-        image_tab.build_image_tab(services, images)
+        image_tab.build_image_tab(demo, services, images)
         add_api(services, chat, images)
         # Read at each page load: `--demo` decides it after this page is built.
         demo.load(lambda: OFFLINE_NOTICE if services.offline else "", None, notice, **QUICK)

@@ -26,9 +26,18 @@ def stylesheet(*names: str) -> str:
     return "\n".join(source(name) for name in names) + "\n"
 
 
+class Expression(str):
+    """JavaScript source that `applied` passes as it is, evaluated in the browser."""
+
+
 def applied(name: str, *arguments: object) -> str:
-    """A JavaScript expression: the function expression in `name` applied to `arguments`."""
-    return f"({source(name)})({', '.join(json.dumps(argument) for argument in arguments)})"
+    """A JavaScript expression: the function expression in `name` applied to `arguments`, each
+    a JSON value or an `Expression`."""
+    written = (
+        argument if isinstance(argument, Expression) else json.dumps(argument)
+        for argument in arguments
+    )
+    return f"({source(name)})({', '.join(written)})"
 
 
 def script(code: str) -> str:

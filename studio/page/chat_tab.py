@@ -37,31 +37,13 @@ from .saved_chats import (
     read_library,
     save_current,
 )
+from .words import ENGLISH, STARTERS, language_of, said, token, word, worded
 
 STORAGE_KEY = "websim-studio-chat"
 # How long a refusal's notice stays before it goes by itself.
 NOTICE_SECONDS = 6
 # Saved under another WEBSIM_STUDIO_SECRET (docs/operators.md): visitors read what happened.
-UNREADABLE_NOTICE = (
-    "**Your saved conversations could not be read.** This server has changed the key it saves "
-    "them with since. They are kept aside in this browser, unread; conversations from now on "
-    "are saved as usual."
-)
-# One line each in the folded settings: what the model label means, and the page's keys.
-MODEL_NOTE = (
-    f"**Model:** Websim chooses (its chat API takes no model name); "
-    f"exports label it `{DEFAULT_CHAT_MODEL}`, Websim's default."
-)
-KEYS_NOTE = (
-    "**Keys:** Enter sends, Shift+Enter adds a line, Esc stops a reply, "
-    "Ctrl+Shift+O starts a new chat."
-)
-STARTERS = [
-    "Explain how a rainbow forms, in three sentences.",
-    "Write a haiku about a lighthouse at night.",
-    "Suggest five names for a friendly robot.",
-    "What should I check before buying a used bicycle?",
-]
+UNREADABLE_NOTICE = token("chat.unreadable")
 
 # The browser's side of the kept conversations (saved_chats.js): what was stored is read from
 # the page's head, before Gradio's BrowserState can write over it, and at load an unreadable
@@ -83,51 +65,49 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
 
     # The tab fills the window (chat_tab.css): the conversation takes the height the header
     # leaves, scrolling inside itself, above the box; what is seldom changed folds away below.
-    with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
+    with gr.Tab(word("chat.tab"), id="chat", elem_id="chat-tab"):
         sidebar = conversations.build_sidebar()
         unreadable = gr.Markdown(visible=False, elem_id="unreadable-notice")
         chatbot = gr.Chatbot(
-            label="Conversation",
+            label=word("chat.conversation"),
             show_label=False,
             height="100%",
             buttons=["copy", "copy_all"],
             editable="user",
             feedback_options=None,
             group_consecutive_messages=False,
-            placeholder=(
-                "**Ask anything.** Enter sends, Shift+Enter starts a new line; "
-                "attach images with the clip."
-            ),
-            examples=[{"text": text} for text in STARTERS],
+            placeholder=token("chat.placeholder"),
+            # Gradio does not translate examples: the page's load sets them in its language.
+            examples=starters(ENGLISH),
             allow_file_downloads=False,
             elem_id="chatbot",
         )
         draft = gr.MultimodalTextbox(
-            placeholder="Message Websim",
+            placeholder=token("chat.draft"),
             file_types=["image"],
             file_count="multiple",
             sources=["upload"],
             show_label=False,
             elem_id="draft",
         )
-        with gr.Accordion("Settings and exports", open=False, elem_id="chat-settings"):
+        with gr.Accordion(word("chat.settings"), open=False, elem_id="chat-settings"):
             system_prompt = gr.Textbox(
-                label="System prompt",
-                placeholder="Optional: how the assistant should behave",
+                label=word("chat.system"),
+                placeholder=word("chat.system_placeholder"),
                 lines=1,
                 max_lines=6,
             )
-            gr.Markdown(f"{MODEL_NOTE}  \n{KEYS_NOTE}", elem_id="model-note")
+            gr.Markdown(word("chat.notes"), elem_id="model-note")
             with gr.Row(elem_id="export-row"):
                 export_md = gr.Button(
-                    "Export Markdown",
+                    word("chat.export_markdown"),
                     size="sm",
                     variant="secondary",
                     visible=False,
                     elem_id="export-markdown",
                 )
                 export_json = gr.Button(
-                    "Export JSON",
+                    word("chat.export_json"),
                     size="sm",
                     variant="secondary",
                     visible=False,
@@ -137,9 +117,10 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
     def exports_for(kept: History) -> tuple[Any, Any]:
         return gr.Button(visible=bool(kept)), gr.Button(visible=bool(kept))
 
-    def show(value: Library) -> tuple[Any, ...]:
-        """Put `value`'s current conversation on the page. A turn that was waiting for its reply
-        when the page was left can no longer get it: it says so, with retry."""
+    def show(value: Library, language: str) -> tuple[Any, ...]:
+        """Put `value`'s current conversation on the page, its notes in `language`. A turn that
+        was waiting for its reply when the page was left can no longer get it: it says so, with
+        retry."""
         current = current_chat(value)
         kept = current["history"]
         if awaits_reply(kept):
@@ -148,7 +129,7 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
         return (
             value,
             kept,
-            shown_history(kept),
+            shown_history(kept, language),
             current["system_prompt"],
             *conversations.listed_updates(value),
             *exports_for(kept),
@@ -156,33 +137,44 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
 
     view = [library, history, chatbot, system_prompt, *sidebar.shown, export_md, export_json]
 
-    def restore(value: Any) -> tuple[Any, ...]:
+    def restore(value: Any, request: gr.Request) -> tuple[Any, ...]:
         unread = isinstance(value, dict) and bool(value.get("unreadable"))
         notice = gr.Markdown(UNREADABLE_NOTICE, visible=True) if unread else gr.Markdown()
-        return (*show(read_library(value)), notice)
+        language = language_of(request)
+        shown = show(read_library(value), language)
+        # The Chatbot's value with the starters in the page's language.
+        words = gr.Chatbot(value=shown[2], examples=starters(language))
+        return (*shown[:2], words, *shown[3:], notice)
 
-    def check(message: dict[str, Any] | None) -> None:
+    def check(message: dict[str, Any] | None, request: gr.Request) -> None:
         """Refuse what cannot be sent in a notice that goes by itself. The error that follows
         is shown nowhere (this step has no outputs to cover): it only ends the turn's chain."""
         try:
             chat.add_message(message, [])
         except EmptyMessageError as error:
-            gr.Warning(str(error), duration=NOTICE_SECONDS, title="Not sent")
+            language = language_of(request)
+            gr.Warning(
+                worded(str(error), language),
+                duration=NOTICE_SECONDS,
+                title=said("chat.not_sent", language),
+            )
             raise gr.Error(str(error), visible=False, print_exception=False) from None
 
-    def take(message: dict[str, Any] | None, kept: History) -> tuple[Any, ...]:
+    def take(message: dict[str, Any] | None, kept: History, request: gr.Request) -> tuple[Any, ...]:
         """The typed message on the page, and the box emptied and locked until the reply."""
         kept = chat.add_message(message, _stored(kept))
-        return kept, shown_history(kept), gr.MultimodalTextbox(value=None, **_LOCKED)
+        shown = shown_history(kept, language_of(request))
+        return kept, shown, gr.MultimodalTextbox(value=None, **_LOCKED)
 
-    def take_starter(kept: History, event: gr.SelectData) -> tuple[Any, ...]:
+    def take_starter(kept: History, event: gr.SelectData, request: gr.Request) -> tuple[Any, ...]:
         picked = event.value if isinstance(event.value, dict) else {"text": str(event.value)}
-        return take({"text": str(picked.get("text") or "…")}, kept)
+        return take({"text": str(picked.get("text") or "…")}, kept, request)
 
     async def respond(
         kept: History, system: str, request: gr.Request
     ) -> AsyncIterator[tuple[Any, ...]]:
         kept = _stored(kept)
+        language = language_of(request)
         if not awaits_reply(kept):
             # Nothing to answer (the message was refused). A generator that yields nothing
             # would make Gradio set every output to None, the box's value included.
@@ -190,13 +182,14 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
             return
         try:
             async for updated in chat.respond(kept, system, DEFAULT_CHAT_MODEL, caller(request)):
-                yield updated, shown_history(updated), gr.skip()
+                yield updated, shown_history(updated, language), gr.skip()
         except ClientRateLimitError as error:
             # Nothing was sent: the message goes back to the box, to send when allowed.
-            gr.Warning(str(error), duration=NOTICE_SECONDS, title="Not sent yet")
+            title = said("chat.not_sent_yet", language)
+            gr.Warning(str(error), duration=NOTICE_SECONDS, title=title)
             remaining, message = chat.not_sent(kept, str(error))
             box = gr.skip() if message is None else gr.MultimodalTextbox(value=message)
-            yield remaining, shown_history(remaining), box
+            yield remaining, shown_history(remaining, language), box
 
     def save(kept: History, value: Any, system: str) -> tuple[Any, ...]:
         saved = save_current(read_library(value), _stored(kept), system)
@@ -204,29 +197,32 @@ def build_chat_tab(demo: gr.Blocks, services: Services, chat: ChatHandlers) -> N
 
     saving = [library, *sidebar.shown, export_md, export_json]
 
-    def finish(kept: History, value: Any, system: str) -> tuple[Any, ...]:
+    def finish(kept: History, value: Any, system: str, request: gr.Request) -> tuple[Any, ...]:
         """No reply is on its way any more: a turn left waiting (stopped) says so."""
         kept = settled(kept)
         return (
             kept,
-            shown_history(kept),
+            shown_history(kept, language_of(request)),
             gr.MultimodalTextbox(**_UNLOCKED),
             *save(kept, value, system),
         )
 
-    def retry(kept: History, event: gr.RetryData) -> tuple[Any, ...]:
+    def retry(kept: History, event: gr.RetryData, request: gr.Request) -> tuple[Any, ...]:
         kept = chat.retry_from(_stored(kept), _index(event.index))
-        return kept, shown_history(kept), gr.MultimodalTextbox(**_LOCKED)
+        shown = shown_history(kept, language_of(request))
+        return kept, shown, gr.MultimodalTextbox(**_LOCKED)
 
-    def undo(kept: History, event: gr.UndoData) -> tuple[Any, ...]:
+    def undo(kept: History, event: gr.UndoData, request: gr.Request) -> tuple[Any, ...]:
         kept, message = chat.undo(_stored(kept), _index(event.index))
-        return kept, shown_history(kept), gr.MultimodalTextbox(value=message)
+        shown = shown_history(kept, language_of(request))
+        return kept, shown, gr.MultimodalTextbox(value=message)
 
-    def edit(kept: History, event: gr.EditData) -> tuple[Any, ...]:
+    def edit(kept: History, event: gr.EditData, request: gr.Request) -> tuple[Any, ...]:
         # The Chatbot edits the text as shown, escapes included: read it back as typed.
         text = from_literal_markdown(str(event.value))
         kept = chat.edit(_stored(kept), _index(event.index), text)
-        return kept, shown_history(kept), gr.MultimodalTextbox(**_LOCKED)
+        shown = shown_history(kept, language_of(request))
+        return kept, shown, gr.MultimodalTextbox(**_LOCKED)
 
     turn_outputs = [history, chatbot, draft]
     replies: list[Any] = []
@@ -282,6 +278,11 @@ _UNLOCKED: dict[str, Any] = {"interactive": True, "submit_btn": True, "stop_btn"
 # Events that only move the page's state but may give a notice: queued (Gradio sends notices
 # over the queue's stream), never waiting behind Websim calls.
 _LOCAL: dict[str, Any] = {"queue": True, "concurrency_limit": None, **PRIVATE}
+
+
+def starters(language: str) -> list[Any]:
+    """The Chatbot's starter prompts in `language`."""
+    return [{"text": said(key, language)} for key in STARTERS]
 
 
 def _stored(kept: Any) -> History:

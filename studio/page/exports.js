@@ -2,7 +2,7 @@
 // keeps (studio/page/exports.py says what each file holds). One function expression, which
 // studio/page/exports.py applies to a format and the model's label: Gradio evaluates a `js=`
 // string as an expression and calls the function it gives with the listener's input values.
-(format, model) => async (library) => {
+(format, model, say) => async (library) => {
     const NOTICE_SECONDS = 4;
     const TITLE_CHARS = 40;
     // The conversation on the page, as the browser keeps it (studio.page.saved_chats): its stored
@@ -48,7 +48,7 @@
         (message) => message && !isNote(message)
     );
     if (!messages.length) {
-        notice("Nothing to export yet: send a message first.");
+        notice(say("exports.nothing"));
         return;
     }
     const system = (systemPrompt || "").trim();
@@ -160,7 +160,7 @@
             sent.push({ role: message.role, content: await websimContent(message.content) });
         }
     } catch (error) {
-        notice(`Not exported: ${error.message}.`);
+        notice(say("exports.failed", { reason: error.message }));
         return;
     }
     const exported = { title: heading, model, system_prompt: system, messages: sent };

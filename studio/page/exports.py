@@ -24,10 +24,11 @@ conversation's title as the sidebar shows it (the first thing the user said, unl
 from websim_core.catalog import DEFAULT_CHAT_MODEL
 
 from .browser_code import applied
+from .words import BROWSER_WORDS
 
 # Websim takes no model name; the exports name the catalogue's label the page shows.
-EXPORT_MARKDOWN_JS = applied("exports.js", "markdown", DEFAULT_CHAT_MODEL)
+EXPORT_MARKDOWN_JS = applied("exports.js", "markdown", DEFAULT_CHAT_MODEL, BROWSER_WORDS)
 """The Export Markdown button's `js=`: downloads the conversation as a Markdown transcript."""
 
-EXPORT_JSON_JS = applied("exports.js", "json", DEFAULT_CHAT_MODEL)
+EXPORT_JSON_JS = applied("exports.js", "json", DEFAULT_CHAT_MODEL, BROWSER_WORDS)
 """The Export JSON button's `js=`: downloads the model, system prompt and Websim messages."""

@@ -8,8 +8,8 @@
 //   a download and "Use this prompt again"; Esc, Close or a click beside it closes it. "Clear
 //   images" empties the gallery and offers Undo.
 // Both share one store (window.websimImages) and redraw at its "websim-images-changed" event.
-// Everything a person typed is set as text, never as markup.
-(element, props, watch, images, part) => {
+// Everything a person typed is set as text, never as markup. Its words are `say`'s (words.js).
+(element, props, watch, images, part, say) => {
     const shared = (window.websimImages ??= {
         store: images.keep(images.indexed(window.indexedDB)),
         cleared: null, // what "Clear images" removed, while Undo can bring it back
@@ -25,7 +25,6 @@
         node.append(...children);
         return node;
     };
-    const plural = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
     const root = make("div", { class: `images-${part}` });
     element.append(root);
     // Object URLs of what `root` shows, let go once it shows something else.
@@ -63,25 +62,25 @@
     const view = (record, opener) => {
         const url = URL.createObjectURL(record.blob);
         let reused = false;
-        const dialog = make("dialog", { class: "image-view", "aria-label": "Image" });
+        const dialog = make("dialog", { class: "image-view", "aria-label": say("images.view") });
         const close = make("button", {
             type: "button",
             class: "image-view-close",
-            text: "Close",
+            text: say("images.close"),
             onclick: () => dialog.close(),
         });
         dialog.append(
             make("img", { src: url, alt: record.prompt }),
             make("p", { class: "image-view-prompt", text: record.prompt }),
-            make("p", { class: "image-view-ratio", text: `Aspect ratio ${record.ratio}` }),
+            make("p", { class: "image-view-ratio", text: say("images.ratio", { ratio: record.ratio }) }),
             make(
                 "div",
                 { class: "image-view-actions" },
-                downloadLink(url, record.name, "Download"),
+                downloadLink(url, record.name, say("images.download")),
                 make("button", {
                     type: "button",
                     class: "image-view-reuse",
-                    text: "Use this prompt again",
+                    text: say("images.reuse"),
                     onclick: () => {
                         reused = true;
                         dialog.close();
@@ -108,20 +107,24 @@
         try {
             records = await shared.store.list();
         } catch (error) {
-            redraw(make("p", { class: "images-note", text: "This browser keeps no images here." }));
+            redraw(make("p", { class: "images-note", text: say("images.unkept") }));
             return;
         }
         const head = make(
             "div",
             { class: "gallery-head" },
-            make("h2", { text: records.length ? `Your images (${records.length})` : "Your images" }),
+            make("h2", {
+                text: records.length
+                    ? say("images.yours_count", { count: records.length })
+                    : say("images.yours"),
+            }),
         );
         if (records.length) {
             head.append(
                 make("button", {
                     type: "button",
                     class: "gallery-clear",
-                    text: "Clear images",
+                    text: say("images.clear"),
                     onclick: async () => {
                         shared.cleared = await shared.store.clear();
                         shared.changed();
@@ -136,10 +139,12 @@
                 make(
                     "p",
                     { class: "gallery-undo", role: "status" },
-                    `Cleared ${plural(removed.length, "image")}. `,
+                    (removed.length === 1
+                        ? say("images.cleared_one")
+                        : say("images.cleared", { count: removed.length })) + " ",
                     make("button", {
                         type: "button",
-                        text: "Undo",
+                        text: say("images.undo"),
                         onclick: async () => {
                             shared.cleared = null;
                             await shared.store.restore(removed);
@@ -153,11 +158,11 @@
             parts.push(
                 make("p", {
                     class: "images-note",
-                    text: "The images you make are kept in this browser and shown here.",
+                    text: say("images.empty"),
                 }),
             );
         }
-        const grid = make("ul", { class: "gallery-grid", "aria-label": "Your images" });
+        const grid = make("ul", { class: "gallery-grid", "aria-label": say("images.yours") });
         for (const record of records) {
             const open = make(
                 "button",
@@ -183,7 +188,7 @@
             batch = null;
         }
         if (!batch || !batch.images || !batch.images.length) {
-            redraw(make("p", { class: "images-note", text: "Your images will appear here." }));
+            redraw(make("p", { class: "images-note", text: say("images.soon") }));
             return;
         }
         const fetched = await Promise.all(
@@ -212,7 +217,9 @@
         const grid = make("div", { class: `result-grid result-of-${batch.images.length}` });
         records.forEach((record, index) => {
             const url = urlOf(record.blob);
-            const label = records.length > 1 ? `Download image ${index + 1}` : "Download";
+            const label = records.length > 1
+                    ? say("images.download_one", { number: index + 1 })
+                    : say("images.download");
             grid.append(
                 make(
                     "figure",
@@ -229,7 +236,7 @@
                 make("p", {
                     class: "images-note",
                     role: "alert",
-                    text: `${plural(lost, "image")} could not be fetched from the server: it may have been removed. Try again.`,
+                    text: lost === 1 ? say("images.lost_one") : say("images.lost", { count: lost }),
                 }),
             );
         }
@@ -241,7 +248,7 @@
                 make("p", {
                     class: "images-note",
                     role: "alert",
-                    text: "This browser would not keep these images (its storage may be full or off), so they will not be in your gallery.",
+                    text: say("images.not_kept"),
                 }),
             );
         }

@@ -40,20 +40,16 @@ from ..turns.images import MAX_IMAGES, ImageHandlers
 from .browser_code import applied, source
 from .common import PRIVATE, QUICK, caller, websim_calls
 from .rendering import safe_reply_markdown
+from .words import BROWSER_WORDS, EN, language_of, said, token, word, worded
+from .words import EXAMPLES as WORD_EXAMPLES
 
 # How long a refusal's notice stays: long enough to read one sentence.
 NOTICE_SECONDS = 6
-# Short enough that Gradio shows each label whole.
-EXAMPLES = [
-    ("A lighthouse on a cliff at dawn, watercolour", "16:9"),
-    ("A red fox asleep in fresh snow, morning light", "4:3"),
-    ("A bowl of ramen from above, studio photo", "1:1"),
-    ("Hot-air balloon festival poster, flat shapes", "9:16"),
-]
-MODEL_NOTE = (
-    f"**Model:** {DEFAULT_IMAGE_MODEL}, the only one: Websim's image endpoint takes no model name."
-)
-STOPPED = "⏹️ Stopped: the request to Websim was cancelled and no image was made."
+# Short enough that Gradio shows each label whole (words.py), in each language; the page's
+# load sets them in its own (Gradio does not translate examples).
+RATIOS = ["16:9", "4:3", "1:1", "9:16"]
+EXAMPLES = [(EN[key], ratio) for key, ratio in zip(WORD_EXAMPLES, RATIOS, strict=True)]
+STOPPED = token("image.stopped")
 # What this browser keeps of the images it made: past either cap the oldest go first. A few
 # hundred megabytes is well inside what browsers give a site, and a gallery of this many
 # thumbnails still opens at once.
@@ -67,7 +63,8 @@ COUNTER_JS = applied("prompt_counter.js", MAX_PROMPT_CHARS)
 def gallery_js(part: str, max_count: int = KEPT_IMAGES, max_bytes: int = KEPT_BYTES) -> str:
     """The `js_on_load` of the result (`part` "result") or the gallery ("gallery")."""
     store = applied("image_store.js", {"maxCount": max_count, "maxBytes": max_bytes})
-    return f"({source('image_gallery.js')})(element, props, watch, {store}, {json.dumps(part)});"
+    gallery = f"({source('image_gallery.js')})"
+    return f"{gallery}(element, props, watch, {store}, {json.dumps(part)}, {BROWSER_WORDS});"
 
 
 def made(prompt: str, aspect_ratio: str, images: tuple[Path, ...], kept_name: Any) -> str:
@@ -94,15 +91,25 @@ def counter_html(count: int) -> str:
     return f'<span class="counter">{count:,} / {MAX_PROMPT_CHARS:,}</span>'
 
 
-def build_image_tab(services: Services, images: ImageHandlers) -> None:
+def examples_in(language: str) -> list[list[str]]:
+    """The examples' prompts and ratios in `language`."""
+    return [[said(key, language), ratio] for key, ratio in zip(WORD_EXAMPLES, RATIOS, strict=True)]
+
+
+def example_labels(language: str) -> list[str]:
+    """The examples' chips in `language`."""
+    return [f"{text} · {ratio}" for text, ratio in examples_in(language)]
+
+
+def build_image_tab(demo: gr.Blocks, services: Services, images: ImageHandlers) -> None:
     """The tab, built inside the page's Blocks."""
-    with gr.Tab("Image", id="image"):
+    with gr.Tab(word("image.tab"), id="image"):
         with gr.Row():
             with gr.Column(scale=2, min_width=280):
                 prompt = gr.Textbox(
-                    label="Prompt",
-                    placeholder="A lighthouse on a cliff at dawn, watercolour",
-                    info="Enter generates; Shift+Enter adds a line.",
+                    label=word("image.prompt"),
+                    placeholder=word("image.prompt_placeholder"),
+                    info=word("image.prompt_info"),
                     lines=1,
                     max_lines=10,
                     elem_id="prompt",
@@ -111,21 +118,21 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
                 aspect_ratio = gr.Radio(
                     list(ASPECT_RATIOS),
                     value=DEFAULT_ASPECT_RATIO,
-                    label="Aspect ratio",
+                    label=word("image.ratio"),
                     elem_id="aspect-ratio",
                 )
                 count = gr.Radio(
                     list(range(1, MAX_IMAGES + 1)),
                     value=1,
-                    label="Number of images",
+                    label=word("image.count"),
                     elem_id="image-count",
                 )
-                generate = gr.Button("Generate", variant="primary", elem_id="generate")
+                generate = gr.Button(word("image.generate"), variant="primary", elem_id="generate")
                 stop = gr.Button(
-                    "■ Stop generating", variant="stop", visible=False, elem_id="image-stop"
+                    word("image.stop"), variant="stop", visible=False, elem_id="image-stop"
                 )
                 status = gr.Markdown(elem_id="image-status")
-                gr.Markdown(MODEL_NOTE, elem_id="image-model-note")
+                gr.Markdown(word("image.note"), elem_id="image-model-note")
             with gr.Column(scale=3, min_width=280):
                 # The browser draws it (gallery_js), from its value: `made`, or "" for none.
                 result = gr.HTML(
@@ -139,9 +146,9 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
         examples = gr.Examples(
             [list(example) for example in EXAMPLES],
             [prompt, aspect_ratio],
-            label="Examples: click one to fill in the prompt",
+            label=word("image.examples"),
             # As chips, not a table.
-            example_labels=[f"{text} · {ratio}" for text, ratio in EXAMPLES],
+            example_labels=example_labels("en"),
             elem_id="image-examples",
             api_visibility="private",
         )
@@ -155,12 +162,14 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
         text: str, ratio: str, number: int, request: gr.Request
     ) -> AsyncIterator[Any]:
         started = False
+        language = language_of(request)
         updates = images.generate(text, ratio, DEFAULT_IMAGE_MODEL, caller(request), number)
         async for update in updates:
-            message = safe_reply_markdown(update.status)
+            status = worded(update.status, language)
+            message = safe_reply_markdown(status)
             if update.refused:
                 # Gradio shows a notice's text as HTML.
-                gr.Warning(html.escape(update.status), duration=NOTICE_SECONDS)
+                gr.Warning(html.escape(status), duration=NOTICE_SECONDS)
                 yield gr.skip()  # every output as it was
             elif update.failed:
                 yield f"⚠️ {message}", "", *buttons(running=False)
@@ -211,3 +220,10 @@ def build_image_tab(services: Services, images: ImageHandlers) -> None:
     prompt.change(None, prompt, counter, js=COUNTER_JS, **QUICK)
     # A filled-in example is a fresh start: an earlier failure's words would not be about it.
     examples.dataset.click(lambda: "", None, status, **QUICK)
+
+    # Gradio does not translate examples: they are set in the page's language as it loads.
+    def examples_for(request: gr.Request) -> Any:
+        language = language_of(request)
+        return gr.Dataset(samples=examples_in(language), sample_labels=example_labels(language))
+
+    demo.load(examples_for, None, examples.dataset, **QUICK)

@@ -5,10 +5,10 @@
 // - Ctrl+Shift+O (Cmd+Shift+O on a Mac) starts a new chat, as ChatGPT's does;
 // - the message box gets the focus back once it opens again after a reply or a Stop, and after
 //   a switch of conversation on a wide screen (on a phone that would raise the keyboard).
-(selectors) => {
+(selectors, say) => {
     const EDIT_BOX = "#chatbot textarea.edit-textarea";
     // Gradio's own names for the edit box's buttons, and what they do here.
-    const EDIT_BUTTONS = { Submit: "Save and send", Cancel: "Cancel editing" };
+    const EDIT_BUTTONS = { Submit: say("keys.save_edit"), Cancel: say("keys.cancel_edit") };
 
     // What a key means, from the key and where it was pressed; null: the page's own default.
     const actionFor = (key, where) => {

@@ -22,6 +22,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from ..turns.conversation import ChatMessage, History, is_note
+from .words import ENGLISH, worded
 
 # Escaped wherever they are: each can start inline markup (emphasis, code, links, raw HTML,
 # entities, tables, strike-through). A backslash may escape any ASCII punctuation in Markdown.
@@ -239,9 +240,13 @@ def _on_this_server(destination: str) -> bool:
     return destination.startswith("/") and not destination.startswith("//")
 
 
-def shown_message(message: ChatMessage) -> ChatMessage:
-    """One stored message as the Chatbot shows it: the same parts, the text made safe."""
-    if is_note(message) or message.get("role") == "user":
+def shown_message(message: ChatMessage, language: str = ENGLISH) -> ChatMessage:
+    """One stored message as the Chatbot shows it: the same parts, the text made safe; a
+    note in `language`."""
+    if is_note(message):
+        message = _worded_note(message, language)
+        render = literal_markdown
+    elif message.get("role") == "user":
         render = literal_markdown
     else:
         render = safe_reply_markdown
@@ -259,6 +264,24 @@ def shown_message(message: ChatMessage) -> ChatMessage:
     return {**message, "content": parts}
 
 
-def shown_history(history: Sequence[ChatMessage]) -> History:
-    """The whole conversation as the Chatbot shows it, message for message."""
-    return [shown_message(message) for message in history]
+def shown_history(history: Sequence[ChatMessage], language: str = ENGLISH) -> History:
+    """The whole conversation as the Chatbot shows it, message for message, its notes in
+    `language` (see `studio.page.words`)."""
+    return [shown_message(message, language) for message in history]
+
+
+def _worded_note(note: ChatMessage, language: str) -> ChatMessage:
+    if language == ENGLISH:
+        return note
+    metadata = {**note["metadata"], "title": worded(str(note["metadata"]["title"]), language)}
+    content = note.get("content")
+    if isinstance(content, str):
+        content = worded(content, language)
+    elif isinstance(content, list):
+        content = [
+            {**part, "text": worded(str(part.get("text", "")), language)}
+            if isinstance(part, dict) and part.get("type") == "text"
+            else part
+            for part in content
+        ]
+    return {**note, "metadata": metadata, "content": content}

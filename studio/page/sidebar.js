@@ -7,8 +7,8 @@
 // (and stops a reply on its way), "delete_other" one that is not.
 //
 // The search filters here, over the list as sent: every word typed must be in the title or in
-// what was said, whatever its case or accents.
-() => {
+// what was said, whatever its case or accents. Its words are `say`'s (words.js).
+(say) => {
     // Where the sidebar fits beside the conversation (chat_tab.js opens it there); narrower, it
     // covers the conversation, so it folds away once a choice is made.
     const WIDE = "(min-width: 1100px)";
@@ -133,13 +133,13 @@
 
         const search = make("input", "conversation-search");
         search.type = "search";
-        search.placeholder = "Search conversations";
-        search.setAttribute("aria-label", "Search conversations");
+        search.placeholder = say("sidebar.search");
+        search.setAttribute("aria-label", say("sidebar.search"));
         search.autocomplete = "off";
         const status = make("p", "conversations-status");
         status.setAttribute("role", "status");
         const list = make("ul", "conversation-rows");
-        list.setAttribute("aria-label", "Conversations");
+        list.setAttribute("aria-label", say("sidebar.list"));
         element.replaceChildren(search, status, list);
 
         const entries = () => matching(props.value, "");
@@ -169,7 +169,7 @@
             input.maxLength = 120;
             input.value = editing.text;
             input.dataset.role = "title";
-            input.setAttribute("aria-label", `New title for “${entry.title}”`);
+            input.setAttribute("aria-label", say("sidebar.new_title", { title: entry.title }));
             input.addEventListener("input", () => {
                 editing.text = input.value;
             });
@@ -185,20 +185,24 @@
             });
             // Leaving the box keeps what was typed, unsaved: saving then would race a click on
             // another conversation, whose switch would put the old title back.
-            const save = iconButton("save", "Save the title", "save");
+            const save = iconButton("save", say("sidebar.save_title"), "save");
             save.addEventListener("click", () => rename(entry, input.value));
-            const cancel = iconButton("cancel", "Keep the old title", "cancel");
+            const cancel = iconButton("cancel", say("sidebar.keep_title"), "cancel");
             cancel.addEventListener("click", () => cancelRenaming(entry));
             item.classList.add("editing");
             item.append(input, save, cancel);
         };
 
         const confirmRow = (item, entry, index) => {
-            const question = make("span", "conversation-question", `Delete “${entry.title}”?`);
-            const yes = make("button", "conversation-confirm", "Delete");
+            const question = make(
+                "span",
+                "conversation-question",
+                say("sidebar.delete_question", { title: entry.title }),
+            );
+            const yes = make("button", "conversation-confirm", say("sidebar.delete"));
             yes.type = "button";
             yes.dataset.role = "confirm";
-            const no = make("button", "conversation-keep", "Keep");
+            const no = make("button", "conversation-keep", say("sidebar.keep"));
             no.type = "button";
             no.dataset.role = "keep";
             const keep = () => {
@@ -245,7 +249,7 @@
                 if (!entry.current) trigger("switch", { id: entry.id });
                 settle();
             });
-            const renaming = iconButton("rename", `Rename “${entry.title}”`, "rename");
+            const renaming = iconButton("rename", say("sidebar.rename_one", { title: entry.title }), "rename");
             renaming.addEventListener("click", () => {
                 editing = { id: entry.id, text: entry.title };
                 confirming = null;
@@ -256,7 +260,7 @@
                     input.select();
                 }
             });
-            const deleting = iconButton("delete", `Delete “${entry.title}”`, "delete");
+            const deleting = iconButton("delete", say("sidebar.delete_one", { title: entry.title }), "delete");
             deleting.addEventListener("click", () => {
                 confirming = entry.id;
                 render();
@@ -280,8 +284,8 @@
                 return item;
             });
             list.replaceChildren(...rows);
-            if (!all.length) status.textContent = "No conversations yet.";
-            else if (!shown.length) status.textContent = `No conversation matches “${query.trim()}”.`;
+            if (!all.length) status.textContent = say("sidebar.none");
+            else if (!shown.length) status.textContent = say("sidebar.no_match", { query: query.trim() });
             else status.textContent = "";
             status.hidden = !status.textContent;
         };

@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from .browser_code import source
+from .browser_code import applied
 from .common import QUICK
 from .saved_chats import (
     Library,
@@ -29,8 +29,9 @@ from .saved_chats import (
     start_new,
     switch_to,
 )
+from .words import BROWSER_WORDS, language_of, word
 
-_SIDEBAR = f"({source('sidebar.js')})()"
+_SIDEBAR = applied("sidebar.js", BROWSER_WORDS)
 # Run by the list's gr.HTML as it mounts, with Gradio's `element`, `trigger`, `props`, `watch`.
 LIST_JS = f"{_SIDEBAR}.mount(element, trigger, props, watch);"
 # After New chat or Delete all: the message box on a wide screen, the sidebar folded on a narrow.
@@ -60,8 +61,8 @@ class Sidebar:
 def build_sidebar() -> Sidebar:
     # Folded by default: a phone opens on the conversation; the page's script unfolds it on a
     # screen wide enough to show both.
-    with gr.Sidebar(label="Conversations", open=False, elem_id="sidebar"):
-        new = gr.Button("+ New chat", variant="primary", size="sm", elem_id="new-chat")
+    with gr.Sidebar(label=word("sidebar.label"), open=False, elem_id="sidebar"):
+        new = gr.Button(word("sidebar.new"), variant="primary", size="sm", elem_id="new-chat")
         listed = gr.HTML(
             [],
             html_template="",
@@ -69,11 +70,13 @@ def build_sidebar() -> Sidebar:
             apply_default_css=False,
             elem_id="conversations",
         )
-        gr.Markdown("Kept in this browser, not on the server.", elem_id="kept-where")
-        clear = gr.Button("Delete all conversations…", size="sm", variant="secondary")
+        gr.Markdown(word("sidebar.kept"), elem_id="kept-where")
+        clear = gr.Button(word("sidebar.clear"), size="sm", variant="secondary")
         with gr.Row():
-            confirm_clear = gr.Button("Delete all", size="sm", variant="stop", visible=False)
-            keep = gr.Button("Keep them", size="sm", variant="secondary", visible=False)
+            confirm_clear = gr.Button(
+                word("sidebar.confirm_clear"), size="sm", variant="stop", visible=False
+            )
+            keep = gr.Button(word("sidebar.keep"), size="sm", variant="secondary", visible=False)
     return Sidebar(listed, new, clear, confirm_clear, keep)
 
 
@@ -85,20 +88,24 @@ def listed_updates(library: Library) -> tuple[Any, ...]:
 def wire_sidebar(
     sidebar: Sidebar,
     library: gr.BrowserState,
-    show: Callable[[Library], tuple[Any, ...]],
+    show: Callable[[Library, str], tuple[Any, ...]],
     shown: Sequence[Any],
     cancels: Sequence[Any],
 ) -> None:
     """Connect the sidebar: each action changes the kept conversations, then `show` puts the
-    current one in `shown`. Those that change the conversation on the page stop a reply on its
-    way (`cancels`): it belonged to the conversation being left, which keeps a note saying it
-    got no reply. Renaming, or deleting another conversation, leaves the page as it is."""
+    current one in `shown`, its notes in the request's language. Those that change the
+    conversation on the page stop a reply on its way (`cancels`): it belonged to the
+    conversation being left, which keeps a note saying it got no reply. Renaming, or deleting
+    another conversation, leaves the page as it is."""
 
-    def act(change: Callable[[Library], Library]) -> Callable[[Any], tuple[Any, ...]]:
-        return lambda value: show(change(read_library(value)))
+    def act(change: Callable[[Library], Library]) -> Callable[..., tuple[Any, ...]]:
+        def acted(value: Any, request: gr.Request) -> tuple[Any, ...]:
+            return show(change(read_library(value)), language_of(request))
 
-    def switch(value: Any, event: gr.EventData) -> tuple[Any, ...]:
-        return show(switch_to(read_library(value), chosen(event)))
+        return acted
+
+    def switch(value: Any, event: gr.EventData, request: gr.Request) -> tuple[Any, ...]:
+        return show(switch_to(read_library(value), chosen(event)), language_of(request))
 
     def retitle(value: Any, event: gr.EventData) -> tuple[Any, ...]:
         library_now = read_library(value)
@@ -108,8 +115,8 @@ def wire_sidebar(
         renamed = rename(library_now, chosen(event), title)
         return (renamed, *listed_updates(renamed))
 
-    def remove_current(value: Any, event: gr.EventData) -> tuple[Any, ...]:
-        return show(delete(read_library(value), chosen(event)))
+    def remove_current(value: Any, event: gr.EventData, request: gr.Request) -> tuple[Any, ...]:
+        return show(delete(read_library(value), chosen(event)), language_of(request))
 
     def remove_other(value: Any, event: gr.EventData) -> tuple[Any, ...]:
         library_now = read_library(value)
@@ -135,7 +142,7 @@ def wire_sidebar(
     sidebar.clear.click(lambda: _asking(True), None, asking, **QUICK)
     sidebar.keep.click(lambda: _asking(False), None, asking, **QUICK)
     sidebar.confirm_clear.click(lambda: _asking(False), None, asking, **changes_page).then(
-        lambda: show(clear_all()), None, everything, **QUICK
+        act(lambda _: clear_all()), library, everything, **QUICK
     )
     sidebar.confirm_clear.click(None, js=SETTLE_JS)
 

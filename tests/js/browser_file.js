@@ -23,4 +23,9 @@ function storage(entries = {}) {
     };
 }
 
-module.exports = { browserFile, storage };
+// The browser code's words in `tag`'s language, as the page gives them to each file (words.js).
+function wordsIn(tag = "en-US") {
+    return browserFile("words.js")().wordsFor(tag);
+}
+
+module.exports = { browserFile, storage, wordsIn };

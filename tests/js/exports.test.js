@@ -1,6 +1,6 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { browserFile } = require("./browser_file.js");
+const { browserFile, wordsIn } = require("./browser_file.js");
 
 const MODEL = "websim-default";
 const PNG = Buffer.from("89504e470d0a1a0a", "hex");
@@ -64,7 +64,7 @@ function browser(served = {}) {
 }
 
 function exporter(format, world) {
-    return browserFile("exports.js", world.globals)(format, MODEL);
+    return browserFile("exports.js", world.globals)(format, MODEL, wordsIn());
 }
 
 const picture = { type: "file", file: { path: "/tmp/gradio/abc/red dot.png", mime_type: "image/png" } };

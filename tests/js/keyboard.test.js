@@ -1,6 +1,6 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { browserFile } = require("./browser_file.js");
+const { browserFile, wordsIn } = require("./browser_file.js");
 
 const keyboard = browserFile("keyboard.js")({
     draft: "#draft textarea",
@@ -8,7 +8,7 @@ const keyboard = browserFile("keyboard.js")({
     newChat: "#new-chat",
     chatTab: "button[role=tab][data-tab-id=chat]",
     conversations: "#conversations",
-});
+}, wordsIn());
 const press = (key, extra = {}) => ({ key, shiftKey: false, ctrlKey: false, metaKey: false, altKey: false, ...extra });
 const anywhere = { editing: false, stopShown: false };
 const replying = { editing: false, stopShown: true };

@@ -1,6 +1,6 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { browserFile } = require("./browser_file.js");
+const { browserFile, wordsIn } = require("./browser_file.js");
 
 const entries = [
     { id: "a1", title: "Dogs, mostly", text: "About dogs and their walks", current: true },
@@ -9,7 +9,7 @@ const entries = [
 ];
 
 function sidebar(globals = {}) {
-    return browserFile("sidebar.js", globals)();
+    return browserFile("sidebar.js", globals)(wordsIn());
 }
 
 const ids = (found) => found.map((entry) => entry.id);
